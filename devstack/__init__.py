@@ -1,0 +1,1 @@
+"""Local development stack: an embedded PostgreSQL and the four services in one command."""

@@ -1,0 +1,1 @@
+"""Sensei's small common runtime: server bootstrap, auth, errors, config, database, paging."""

@@ -1,0 +1,376 @@
+"""Who is calling, and may they? Access tokens, key discovery, and access rules.
+
+Access tokens are ES256 JWTs signed by the org service (`AuthService.ExchangeApiKey`).
+Every service verifies them locally with the public keys of `AuthService.GetJwks`,
+cached and refetched when a token names an unknown key id. Each RPC's access rule is read
+once from its proto method options (`sensei.access.v1.access`) and enforced by
+`AccessControl.authorize`, which the shared interceptor calls for unary and streaming RPCs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf import descriptor, descriptor_pool
+from google.protobuf.message import Message
+
+from sensei.access.v1 import access_pb2
+from sensei.org.v1 import auth_pb2, auth_pb2_grpc
+from shared import names
+from shared.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+
+ISSUER = "sensei-org"
+AUDIENCE = "sensei"
+ALGORITHM = "ES256"
+SERVICE_ROLE = "SERVICE"
+
+# Organization roles and the access level each one reaches.
+ROLE_LEVELS: dict[str, int] = {
+    "VIEWER": access_pb2.LEVEL_VIEWER,
+    "MEMBER": access_pb2.LEVEL_MEMBER,
+    "ADMIN": access_pb2.LEVEL_ADMIN,
+    "OWNER": access_pb2.LEVEL_OWNER,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of an RPC."""
+
+    subject: str  # `users/{id}` or `serviceAccounts/{id}`
+    role: str  # OWNER, ADMIN, MEMBER, VIEWER or SERVICE
+    org_id: str | None  # None for service principals
+    api_key_id: str | None = None
+    token_id: str | None = None
+    peer_ip: str = ""
+
+    @property
+    def is_service(self) -> bool:
+        """Whether this is a service account (cross-organization, internal)."""
+        return self.role == SERVICE_ROLE
+
+    @property
+    def user_id(self) -> str | None:
+        """The user id, for user principals."""
+        return self.subject.removeprefix("users/") if self.subject.startswith("users/") else None
+
+    @property
+    def level(self) -> int:
+        """The access level of the role (service principals rank above owners)."""
+        return access_pb2.LEVEL_SERVICE if self.is_service else ROLE_LEVELS.get(self.role, 0)
+
+    def at_least(self, role: str) -> bool:
+        """Whether a user principal's role is `role` or higher (services: always)."""
+        return self.is_service or ROLE_LEVELS.get(self.role, 0) >= ROLE_LEVELS[role]
+
+
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "sensei_principal", default=None
+)
+_peer_ip: contextvars.ContextVar[str] = contextvars.ContextVar("sensei_peer_ip", default="")
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being served; UNAUTHENTICATED on a public RPC without a token."""
+    principal = _principal.get()
+    if principal is None:
+        raise Unauthenticated("this call needs an access token")
+    return principal
+
+
+def current_principal_or_none() -> Principal | None:
+    """The caller of the RPC being served, when it sent a valid token."""
+    return _principal.get()
+
+
+def current_peer_ip() -> str:
+    """The IP address the current RPC came from."""
+    return _peer_ip.get()
+
+
+class KeySource(Protocol):
+    """Finds the public key that verifies tokens with a given key id."""
+
+    async def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
+        """The key with id `kid`, or None when it is not known."""
+        ...
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
+    """Loads an EC P-256 public key from its JWK."""
+    key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(dict(jwk)))
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("JWK is not an EC public key")
+    return key
+
+
+class JwksKeySource:
+    """Keys from the org service's `GetJwks`, cached; refetched on an unknown key id.
+
+    Refetches are rate-limited so a flood of tokens with made-up key ids cannot turn
+    into a flood of calls to the org service.
+    """
+
+    def __init__(self, org_address: str, *, min_refresh_seconds: float = 5.0) -> None:
+        self._address = org_address
+        self._min_refresh = min_refresh_seconds
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._channel: grpc.aio.Channel | None = None
+
+    async def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            key = self._keys.get(kid)
+            if key is None and time.monotonic() - self._fetched_at >= self._min_refresh:
+                await self._refresh()
+                key = self._keys.get(kid)
+        return key
+
+    async def _refresh(self) -> None:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self._address)
+        stub = auth_pb2_grpc.AuthServiceStub(self._channel)
+        try:
+            response = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=5)
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable(
+                f"cannot fetch token keys from the org service: {exc.code().name}",
+                reason="JWKS_UNAVAILABLE",
+            ) from None
+        self._fetched_at = time.monotonic()
+        self._keys = {
+            jwk.kid: public_key_from_jwk(
+                {"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "y": jwk.y, "kid": jwk.kid}
+            )
+            for jwk in response.keys
+        }
+
+    async def close(self) -> None:
+        """Closes the channel to the org service."""
+        if self._channel is not None:
+            await self._channel.close()
+
+
+class TokenVerifier:
+    """Verifies access tokens locally: ES256 only, issuer, audience, expiry, key id."""
+
+    def __init__(self, keys: KeySource, *, leeway_seconds: float = 5.0) -> None:
+        self._keys = keys
+        self._leeway = leeway_seconds
+
+    async def verify(self, token: str, peer_ip: str = "") -> Principal:
+        """The principal of a valid token; UNAUTHENTICATED otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed access token", reason="TOKEN_MALFORMED") from None
+        if header.get("alg") != ALGORITHM:
+            raise Unauthenticated("access tokens must be ES256", reason="TOKEN_ALGORITHM")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated("access token has no key id", reason="TOKEN_MALFORMED")
+        key = await self._keys.public_key(kid)
+        if key is None:
+            raise Unauthenticated(
+                "access token signed by an unknown key", reason="TOKEN_UNKNOWN_KEY"
+            )
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "sub", "role"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid access token: {exc}", reason="TOKEN_INVALID") from None
+        role = claims.get("role")
+        org = claims.get("org")
+        if role == SERVICE_ROLE:
+            org = None
+        elif role not in ROLE_LEVELS or not isinstance(org, str) or not names.is_uuid(org):
+            raise Unauthenticated("access token has no valid role/org", reason="TOKEN_INVALID")
+        return Principal(
+            subject=str(claims["sub"]),
+            role=str(role),
+            org_id=org,
+            api_key_id=claims.get("akid"),
+            token_id=claims.get("jti"),
+            peer_ip=peer_ip,
+        )
+
+
+def access_rules(service_names: Iterable[str]) -> dict[str, access_pb2.AccessRule]:
+    """The access rule of every method of the given services, by `/pkg.Service/Method` path.
+
+    Raises ValueError when a method has no rule: a service must not start with a gap.
+    """
+    pool = descriptor_pool.Default()  # type: ignore[no-untyped-call]
+    rules: dict[str, access_pb2.AccessRule] = {}
+    for service_name in service_names:
+        service: descriptor.ServiceDescriptor = pool.FindServiceByName(service_name)
+        for method in service.methods:
+            options = method.GetOptions()
+            if not options.HasExtension(access_pb2.access):
+                raise ValueError(f"{method.full_name} declares no access rule")
+            rule: access_pb2.AccessRule = options.Extensions[access_pb2.access]
+            if rule.min_level == access_pb2.LEVEL_UNSPECIFIED:
+                raise ValueError(f"{method.full_name} declares no access level")
+            rules[f"/{service.full_name}/{method.name}"] = rule
+    return rules
+
+
+class AccessControl:
+    """Enforces the declared access rules of one server's methods."""
+
+    def __init__(self, rules: Mapping[str, access_pb2.AccessRule], verifier: TokenVerifier) -> None:
+        self._rules = dict(rules)
+        self._verifier = verifier
+
+    def governs(self, method: str) -> bool:
+        """Whether `method` is one of ours (health and reflection are not)."""
+        return method in self._rules
+
+    async def authorize(
+        self, method: str, request: Message, metadata: Mapping[str, str], peer_ip: str
+    ) -> Principal | None:
+        """Checks the caller against the method's rule; returns the principal (None if public)."""
+        rule = self._rules[method]
+        token = _bearer(metadata)
+        _peer_ip.set(peer_ip)
+        if rule.min_level == access_pb2.LEVEL_PUBLIC:
+            principal = await self._optional_principal(token, peer_ip)
+            _principal.set(principal)
+            return principal
+        if token is None:
+            raise Unauthenticated(
+                "send `authorization: Bearer <access token>`", reason="TOKEN_MISSING"
+            )
+        principal = await self._verifier.verify(token, peer_ip)
+        _principal.set(principal)
+        if principal.is_service:
+            if rule.min_level != access_pb2.LEVEL_SERVICE and not rule.allow_service:
+                raise PermissionDenied(
+                    "service principals may not call this method", reason="SERVICE_NOT_ALLOWED"
+                )
+            return principal
+        if rule.min_level == access_pb2.LEVEL_SERVICE:
+            raise PermissionDenied(
+                "only service principals may call this method", reason="SERVICE_ONLY"
+            )
+        if rule.org_field:
+            target = _field_value(request, rule.org_field)
+            org = names.org_of(target)
+            if org is None:
+                raise InvalidArgument.single(
+                    rule.org_field,
+                    "must name a resource of an organization (organizations/{id}/...)",
+                )
+            if org != principal.org_id:
+                raise PermissionDenied(
+                    "the resource belongs to another organization", reason="OTHER_ORGANIZATION"
+                )
+        if principal.level < rule.min_level:
+            raise PermissionDenied(
+                f"needs role {_level_name(rule.min_level)} or higher",
+                reason="ROLE_TOO_LOW",
+                metadata={"role": principal.role},
+            )
+        return principal
+
+    async def _optional_principal(self, token: str | None, peer_ip: str) -> Principal | None:
+        if token is None:
+            return None
+        try:
+            return await self._verifier.verify(token, peer_ip)
+        except Unauthenticated:
+            return None
+
+
+def _level_name(level: int) -> str:
+    return access_pb2.Level.Name(level).removeprefix("LEVEL_")  # type: ignore[arg-type]
+
+
+def _bearer(metadata: Mapping[str, str]) -> str | None:
+    value = metadata.get("authorization")
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("authorization must be `Bearer <token>`", reason="TOKEN_MALFORMED")
+    return token.strip()
+
+
+def _field_value(request: Message, path: str) -> str:
+    value: Any = request
+    for part in path.split("."):
+        value = getattr(value, part)
+    return str(value)
+
+
+class ServiceCredentials:
+    """A service's own access token, from its service API key, renewed before it expires."""
+
+    def __init__(
+        self, org_address: str, api_key: str, *, renew_before_seconds: float = 60.0
+    ) -> None:
+        self._address = org_address
+        self._api_key = api_key
+        self._renew_before = renew_before_seconds
+        self._token = ""
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self._channel: grpc.aio.Channel | None = None
+
+    async def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata carrying the current token."""
+        return (("authorization", f"Bearer {await self.token()}"),)
+
+    async def token(self) -> str:
+        """A token valid for at least `renew_before_seconds` more."""
+        if time.time() < self._expires_at - self._renew_before:
+            return self._token
+        async with self._lock:
+            if time.time() >= self._expires_at - self._renew_before:
+                await self._exchange()
+        return self._token
+
+    async def _exchange(self) -> None:
+        if not self._api_key:
+            raise Unavailable("no service API key configured (SENSEI_SERVICE_API_KEY)")
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self._address)
+        stub = auth_pb2_grpc.AuthServiceStub(self._channel)
+        try:
+            response = await stub.ExchangeApiKey(
+                auth_pb2.ExchangeApiKeyRequest(api_key=self._api_key), timeout=5
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable(
+                f"cannot get a service token from the org service: {exc.code().name}",
+                reason="ORG_UNAVAILABLE",
+            ) from None
+        self._token = response.access_token
+        self._expires_at = response.expire_time.seconds
+
+    async def close(self) -> None:
+        """Closes the channel to the org service."""
+        if self._channel is not None:
+            await self._channel.close()

@@ -1,0 +1,110 @@
+"""Configuration from environment variables, all under one prefix: `SENSEI_`.
+
+Per service `<S>` (ORG, MIGRATION, VERIFICATION, PATTERN):
+`SENSEI_<S>_HOST`, `SENSEI_<S>_PORT`, `SENSEI_<S>_DATABASE_URL` (falls back to
+`SENSEI_DATABASE_URL`), `SENSEI_<S>_DB_SCHEMA`, plus service-specific settings read with
+`ServiceConfig.setting("NAME")` → `SENSEI_<S>_NAME`. Suite-wide: `SENSEI_<S>_ADDR` (where
+the other services are), `SENSEI_SERVICE_API_KEY`, `SENSEI_PAGE_TOKEN_SECRET`,
+`SENSEI_GRACE_SECONDS`, `SENSEI_MAX_MESSAGE_BYTES`, `SENSEI_REUSE_PORT`, `SENSEI_LOG_LEVEL`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+PREFIX = "SENSEI_"
+
+DEFAULT_PORTS: dict[str, int] = {
+    "org": 50051,
+    "migration": 50052,
+    "verification": 50053,
+    "pattern": 50054,
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything one service process needs to start."""
+
+    service: str
+    host: str
+    port: int
+    database_url: str
+    db_schema: str
+    addresses: Mapping[str, str]
+    service_api_key: str
+    page_token_secret: bytes
+    grace_seconds: float
+    max_message_bytes: int
+    reuse_port: bool
+    log_level: str
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def setting(self, name: str, default: str | None = None) -> str | None:
+        """A service-specific setting: `SENSEI_<SERVICE>_<NAME>`."""
+        return self.env.get(f"{PREFIX}{self.service.upper()}_{name}", default)
+
+    def address_of(self, service: str) -> str:
+        """Where another service listens (`host:port`)."""
+        return self.addresses[service]
+
+    @property
+    def domain(self) -> str:
+        """The ErrorInfo domain of this service's errors."""
+        return f"{self.service}.sensei.dev"
+
+
+def load(service: str, env: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Reads the configuration of `service` from the environment (or `env`)."""
+    source: Mapping[str, str] = os.environ if env is None else env
+    upper = service.upper()
+
+    def get(name: str, default: str | None = None) -> str | None:
+        return source.get(f"{PREFIX}{name}", default)
+
+    database_url = get(f"{upper}_DATABASE_URL") or get("DATABASE_URL")
+    if not database_url:
+        raise ConfigError(f"set {PREFIX}{upper}_DATABASE_URL or {PREFIX}DATABASE_URL")
+    port = _int(get(f"{upper}_PORT"), DEFAULT_PORTS[service], f"{upper}_PORT")
+    addresses = {
+        name: get(f"{name.upper()}_ADDR") or f"127.0.0.1:{default}"
+        for name, default in DEFAULT_PORTS.items()
+    }
+    secret = get("PAGE_TOKEN_SECRET")
+    # Stable across replicas of one deployment without extra setup; set it in production.
+    page_secret = (
+        secret.encode()
+        if secret
+        else hashlib.sha256(f"sensei-page-token:{database_url}".encode()).digest()
+    )
+    return ServiceConfig(
+        service=service,
+        host=get(f"{upper}_HOST") or "127.0.0.1",
+        port=port,
+        database_url=database_url,
+        db_schema=get(f"{upper}_DB_SCHEMA") or service,
+        addresses=addresses,
+        service_api_key=get(f"{upper}_SERVICE_API_KEY") or get("SERVICE_API_KEY") or "",
+        page_token_secret=page_secret,
+        grace_seconds=float(get("GRACE_SECONDS") or "10"),
+        max_message_bytes=_int(get("MAX_MESSAGE_BYTES"), 8 * 1024 * 1024, "MAX_MESSAGE_BYTES"),
+        reuse_port=(get(f"{upper}_REUSE_PORT") or get("REUSE_PORT") or "0") in {"1", "true", "yes"},
+        log_level=get("LOG_LEVEL") or "INFO",
+        env=dict(source),
+    )
+
+
+def _int(raw: str | None, default: int, name: str) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None

@@ -1,0 +1,201 @@
+"""The one server interceptor of every service: access rules, request ids, error mapping.
+
+For every RPC of ours it (1) authenticates the caller and enforces the method's declared
+access rule, (2) runs the handler, and (3) maps what the handler raised onto a rich
+`google.rpc.Status`: domain errors keep their code and details; a lost database or a
+downed dependency is UNAVAILABLE; anything else is a bug and becomes INTERNAL with a trace
+id that is logged with the stack. It works the same for unary and server-streaming calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import grpc
+from grpc_status import rpc_status
+
+from shared.auth import AccessControl
+from shared.errors import (
+    Aborted,
+    DomainError,
+    PermissionDenied,
+    Unavailable,
+    internal_status,
+    to_status,
+)
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("sensei_request_id", default="")
+
+# Failures of the database connection itself: the caller may retry.
+_UNAVAILABLE_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+)
+_ABORTED_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+_RETRYABLE_RPC_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def current_request_id() -> str:
+    """The id of the request being served (from `x-request-id` or generated)."""
+    return _request_id.get()
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Access control and error mapping around every handler of our services."""
+
+    def __init__(self, domain: str, access: AccessControl) -> None:
+        self._domain = domain
+        self._access = access
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None:
+            return handler
+        if not self._access.governs(method):
+            if method.startswith("/sensei."):
+                return _refusing_handler(handler, self._domain)
+            return handler  # health, reflection: public by design
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Our protos have no client-streaming RPCs; refuse rather than run unchecked.
+        return _refusing_handler(handler, self._domain)
+
+    def _unary(
+        self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                await self._enter(method, request, context)
+                return await inner(request, context)
+            except BaseException as exc:
+                await self._abort(method, exc, context)
+                raise
+
+        return handle
+
+    def _streaming(
+        self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Any]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                await self._enter(method, request, context)
+                result = inner(request, context)
+                if inspect.isasyncgen(result):
+                    async for item in result:
+                        yield item
+                else:
+                    await result
+            except BaseException as exc:
+                await self._abort(method, exc, context)
+                raise
+
+        return handle
+
+    async def _enter(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
+        metadata = {
+            key: value
+            for key, value in (context.invocation_metadata() or ())
+            if isinstance(value, str)
+        }
+        _request_id.set(metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
+        await self._access.authorize(method, request, metadata, _peer_ip(context.peer()))
+
+    async def _abort(
+        self, method: str, exc: BaseException, context: grpc.aio.ServicerContext
+    ) -> None:
+        if isinstance(exc, (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit)):
+            return
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            return
+        error = _as_domain_error(exc)
+        if error is not None:
+            status = to_status(error, self._domain)
+        elif isinstance(exc, NotImplementedError):
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
+            return
+        else:
+            trace_id = uuid.uuid4().hex
+            log.error(
+                "unexpected error in %s (trace id %s, request id %s)",
+                method,
+                trace_id,
+                current_request_id(),
+                exc_info=exc,
+            )
+            status = internal_status(trace_id, self._domain)
+        grpc_status = rpc_status.to_status(status)
+        await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
+
+
+def _as_domain_error(exc: BaseException) -> DomainError | None:
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, _ABORTED_DB_ERRORS):
+        return Aborted("a concurrent change conflicted; retry", reason="CONCURRENT_CHANGE")
+    if isinstance(exc, _UNAVAILABLE_DB_ERRORS):
+        return Unavailable("the database is unavailable; retry", reason="DATABASE_UNAVAILABLE")
+    if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in _RETRYABLE_RPC_CODES:
+        return Unavailable(
+            f"a dependency is unavailable: {exc.code().name}", reason="DEPENDENCY_UNAVAILABLE"
+        )
+    return None
+
+
+def _refusing_handler(handler: grpc.RpcMethodHandler, domain: str) -> grpc.RpcMethodHandler:
+    error = PermissionDenied("this method has no access rule", reason="NO_ACCESS_RULE")
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        grpc_status = rpc_status.to_status(to_status(error, domain))
+        await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
+
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            refuse, handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.unary_stream_rpc_method_handler(
+        refuse, handler.request_deserializer, handler.response_serializer
+    )
+
+
+def _peer_ip(peer: str) -> str:
+    # grpc peers look like `ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000` or `unix:/path`.
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return ""

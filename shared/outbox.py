@@ -1,0 +1,48 @@
+"""Transactional audit outbox: record an event in the same transaction as the change.
+
+The relay that delivers recorded events to `AuditService.AppendAuditEvents` lives in
+`shared/relay.py`. Events carry a unique id, so redelivery after a crash is harmless:
+the org service stores each event once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+from shared.auth import current_peer_ip, current_principal_or_none
+
+
+async def record(
+    conn: asyncpg.Connection,
+    *,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    org_id: str,
+    details: dict[str, Any] | None = None,
+) -> str:
+    """Records an audit event of the current caller inside the caller's transaction.
+
+    Returns the event id. `action` reads like `migration.start`; `details` must not
+    contain secrets.
+    """
+    principal = current_principal_or_none()
+    event_id = str(uuid.uuid4())
+    await conn.execute(
+        "INSERT INTO audit_outbox (event_id, org_id, user_id, actor, action, resource_type,"
+        " resource_id, ip_address, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+        event_id,
+        org_id,
+        principal.user_id if principal else None,
+        principal.subject if principal else "anonymous",
+        action,
+        resource_type,
+        resource_id,
+        current_peer_ip(),
+        json.dumps(details or {}),
+    )
+    return event_id

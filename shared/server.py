@@ -1,0 +1,191 @@
+"""Server bootstrap shared by the four services.
+
+`start(definition, config)` opens the service's database pool (after migrating its
+schema), lets the service register its servicers and background workers, and starts a
+`grpc.aio` server with the shared interceptor, the health service (per service and "")
+and server reflection. `main(definition)` runs it until SIGTERM/SIGINT, then shuts down
+gracefully: health turns NOT_SERVING first, in-flight calls get a grace period to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from shared import config as config_module
+from shared.auth import AccessControl, JwksKeySource, KeySource, TokenVerifier, access_rules
+from shared.config import ServiceConfig
+from shared.db import create_pool, migrate, service_migrations
+from shared.interceptor import ServiceInterceptor
+from shared.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a service's `setup` gets: config, database, and hooks to register its parts."""
+
+    config: ServiceConfig
+    pool: asyncpg.Pool
+    servicers: list[tuple[Callable[[Any, grpc.aio.Server], None], Any]] = field(
+        default_factory=list
+    )
+    key_source: KeySource | None = None
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def add_servicer(
+        self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any
+    ) -> None:
+        """Registers a servicer (e.g. `org_pb2_grpc.add_XServicer_to_server`, instance)."""
+        self.servicers.append((add_to_server, servicer))
+
+    def on_close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Runs `cleanup` at shutdown, after the server stopped, in reverse order."""
+        self.cleanups.append(cleanup)
+
+    def run_in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Runs a worker loop until shutdown (it is cancelled then)."""
+        self.tasks.append(asyncio.create_task(work, name=name))
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One deployable service: its proto services, migrations and wiring."""
+
+    name: str
+    service_names: tuple[str, ...]
+    package_dir: Path
+    setup: Callable[[ServiceContext], Awaitable[None]]
+
+
+@dataclass
+class RunningService:
+    """A started service; `stop()` shuts it down gracefully."""
+
+    definition: ServiceDefinition
+    config: ServiceConfig
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    context: ServiceContext
+    port: int
+
+    @property
+    def address(self) -> str:
+        """`host:port` the server listens on."""
+        return f"{self.config.host}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health → NOT_SERVING, let in-flight calls finish within `grace`, then close."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.config.grace_seconds if grace is None else grace)
+        for task in self.context.tasks:
+            task.cancel()
+        for task in self.context.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for cleanup in reversed(self.context.cleanups):
+            try:
+                await cleanup()
+            except Exception:
+                log.exception("cleanup of %s failed", self.definition.name)
+        await self.context.pool.close()
+
+
+def server_options(config: ServiceConfig) -> list[tuple[str, Any]]:
+    """Message size limits, keepalive and port reuse for a server."""
+    return [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.so_reuseport", 1 if config.reuse_port else 0),
+    ]
+
+
+async def start(definition: ServiceDefinition, config: ServiceConfig) -> RunningService:
+    """Migrates the schema, wires the service and starts serving; returns when SERVING."""
+    async with _connection(config.database_url) as conn:
+        await migrate(conn, config.db_schema, service_migrations(definition.package_dir))
+    pool = await create_pool(config.database_url, config.db_schema)
+    context = ServiceContext(config=config, pool=pool)
+    try:
+        await definition.setup(context)
+        if context.key_source is None:
+            jwks = JwksKeySource(config.address_of("org"))
+            context.key_source = jwks
+            context.on_close(jwks.close)
+        access = AccessControl(
+            access_rules(definition.service_names), TokenVerifier(context.key_source)
+        )
+        server = grpc.aio.server(
+            interceptors=[ServiceInterceptor(config.domain, access)],
+            options=server_options(config),
+        )
+        for add_to_server, servicer in context.servicers:
+            add_to_server(servicer, server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (*definition.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        port = server.add_insecure_port(f"{config.host}:{config.port}")
+        if port == 0:
+            raise OSError(f"cannot listen on {config.host}:{config.port}")
+        await server.start()
+        for name in ("", *definition.service_names):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    except BaseException:
+        for task in context.tasks:
+            task.cancel()
+        for cleanup in reversed(context.cleanups):
+            with contextlib.suppress(Exception):
+                await cleanup()
+        await pool.close()
+        raise
+    log.info("%s serving on %s:%d", definition.name, config.host, port)
+    return RunningService(definition, config, server, health_servicer, context, port)
+
+
+@contextlib.asynccontextmanager
+async def _connection(dsn: str) -> Any:
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
+    """Serves until SIGTERM or SIGINT, then stops gracefully."""
+    running = await start(definition, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"{definition.name} serving on {running.address}", flush=True)
+    await stop.wait()
+    log.info("%s shutting down (grace %.1fs)", definition.name, config.grace_seconds)
+    await running.stop()
+
+
+def main(definition: ServiceDefinition) -> None:
+    """Entry point of `python -m services.<name>`."""
+    config = config_module.load(definition.name)
+    configure_logging(config.log_level, definition.name)
+    asyncio.run(serve(definition, config))
