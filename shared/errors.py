@@ -75,8 +75,11 @@ class InvalidArgument(DomainError):
 
     @classmethod
     def single(cls, field_path: str, description: str, reason: str = "INVALID") -> InvalidArgument:
-        """An error about one field."""
-        return cls([FieldViolation(field_path, description, reason)])
+        """An error about one field; a specific `reason` also becomes the ErrorInfo reason."""
+        return cls(
+            [FieldViolation(field_path, description, reason)],
+            reason=None if reason == "INVALID" else reason,
+        )
 
     def details(self) -> list[any_pb2.Any]:
         bad_request = error_details_pb2.BadRequest(

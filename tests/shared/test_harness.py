@@ -6,10 +6,7 @@ import asyncpg
 async def test_each_test_gets_a_migrated_database_of_its_own(database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        schemas = {
-            row["nspname"]
-            for row in await conn.fetch("SELECT nspname FROM pg_namespace")
-        }
+        schemas = {row["nspname"] for row in await conn.fetch("SELECT nspname FROM pg_namespace")}
         await conn.execute("CREATE TABLE org.scratch_marker (id int)")
     finally:
         await conn.close()
