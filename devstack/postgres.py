@@ -39,8 +39,17 @@ class EmbeddedPostgres:
         user = self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                ["initdb", "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-sync", "--locale=C"],
+                [
+                    "initdb",
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                    "--locale=C",
+                ],
                 user,
             )
         if self.port == 0:
@@ -54,15 +63,28 @@ class EmbeddedPostgres:
         if not self.durable:
             options += [f"-c {setting}" for setting in FAST_SETTINGS]
         self._run(
-            ["pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l",
-             str(self.data_dir / "server.log"), "-o", " ".join(options), "start"],
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.data_dir / "server.log"),
+                "-o",
+                " ".join(options),
+                "start",
+            ],
             user,
         )
 
     def stop(self) -> None:
         """Stops the server (fast shutdown: open sessions are ended)."""
         if (self.data_dir / "postmaster.pid").exists():
-            self._run(["pg_ctl", "-D", str(self.data_dir), "-w", "-m", "fast", "stop"], self._user())
+            self._run(
+                ["pg_ctl", "-D", str(self.data_dir), "-w", "-m", "fast", "stop"], self._user()
+            )
 
     def restart(self) -> None:
         """Stops and starts again on the same port (for fault tests)."""

@@ -14,8 +14,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # What store functions take: a plain connection or one borrowed from a pool.
+    Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+else:
+    Connection = asyncpg.Connection
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +61,7 @@ def service_migrations(service_dir: Path) -> list[Migration]:
     return migrations_in(SHARED_MIGRATIONS, "shared/") + migrations_in(service_dir / "migrations")
 
 
-async def migrate(conn: asyncpg.Connection, schema: str, migrations: Sequence[Migration]) -> int:
+async def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]) -> int:
     """Applies pending migrations to `schema`; returns how many ran."""
     _check_identifier(schema)
     lock_key = int.from_bytes(

@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import asyncpg
 from google.protobuf.message import Message
 
+from shared.db import Connection
 from shared.errors import InvalidArgument
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -23,7 +23,7 @@ MAX_REQUEST_ID_LENGTH = 128
 
 
 async def run_once(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     caller: str,
     method: str,

@@ -11,13 +11,12 @@ import json
 import uuid
 from typing import Any
 
-import asyncpg
-
 from shared.auth import current_peer_ip, current_principal_or_none
+from shared.db import Connection
 
 
 async def record(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     action: str,
     resource_type: str,

@@ -1,0 +1,186 @@
+"""`make run`: an embedded PostgreSQL and the four services, ready for grpcurl.
+
+Data lives under `.sensei/` (kept across restarts). Prints the addresses, a bootstrap
+access token and grpcurl examples, writes `.sensei/dev.env`, and on Ctrl-C stops the
+services (gracefully) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from devstack.postgres import EmbeddedPostgres
+from sensei.org.v1 import auth_pb2, auth_pb2_grpc
+from shared.config import DEFAULT_PORTS
+from shared.db import migrate, service_migrations
+
+REPO = Path(__file__).resolve().parent.parent
+STATE = REPO / ".sensei"
+SERVICES = ("org", "migration", "verification", "pattern")
+DATABASE = "sensei"
+
+
+def _secrets() -> dict[str, str]:
+    """Random per-checkout secrets, made once and kept in .sensei/secrets.env."""
+    path = STATE / "secrets.env"
+    if not path.exists():
+        values = {
+            "SENSEI_PAGE_TOKEN_SECRET": secrets.token_urlsafe(32),
+            "SENSEI_MIGRATION_CONFIG_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "SENSEI_ORG_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        }
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        path.chmod(0o600)
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+async def _prepare_database(server: EmbeddedPostgres) -> str:
+    admin = await asyncpg.connect(server.dsn("postgres"))
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
+            await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await admin.close()
+    return server.dsn(DATABASE)
+
+
+async def _bootstrap(database_url: str) -> dict[str, str]:
+    from services.org.bootstrap import bootstrap
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn, "org", service_migrations(REPO / "services" / "org"))
+        await conn.execute("SET search_path TO org, public")
+        result = await bootstrap(
+            conn,
+            org_slug=os.environ.get("SENSEI_DEV_ORG_SLUG", "dev"),
+            org_name="Dev Organization",
+            owner_email=os.environ.get("SENSEI_DEV_OWNER_EMAIL", "owner@dev.sensei.test"),
+            owner_name="Dev Owner",
+        )
+    finally:
+        await conn.close()
+    return {
+        "SENSEI_ORG_ID": result.org_id,
+        "SENSEI_API_KEY": result.owner_api_key,
+        "SENSEI_SERVICE_API_KEY": result.service_api_key,
+    }
+
+
+async def _wait_serving(address: str, process: asyncio.subprocess.Process, name: str) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(600):
+            if process.returncode is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see its log above")
+            try:
+                response = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.1)  # polling a starting process; not a test
+    raise RuntimeError(f"{name} did not become SERVING at {address}")
+
+
+async def _token(org_address: str, api_key: str) -> str:
+    async with grpc.aio.insecure_channel(org_address) as channel:
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        response = await auth.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=api_key))
+        return str(response.access_token)
+
+
+async def run() -> None:
+    """Starts everything, prints how to use it, waits for Ctrl-C, stops everything."""
+    STATE.mkdir(exist_ok=True)
+    port = int(os.environ.get("SENSEI_DEV_PG_PORT", "55432"))
+    server = EmbeddedPostgres(STATE / "pgdata", port=port)
+    server.start()
+    processes: list[tuple[str, asyncio.subprocess.Process]] = []
+    try:
+        database_url = await _prepare_database(server)
+        identity = await _bootstrap(database_url)
+        env = {**os.environ, **_secrets()}
+        env.setdefault("SENSEI_VERIFICATION_KEYS_DIR", str(STATE / "verification-keys"))
+        env.update(
+            SENSEI_DATABASE_URL=database_url,
+            SENSEI_SERVICE_API_KEY=identity["SENSEI_SERVICE_API_KEY"],
+        )
+        addresses = {}
+        for name in SERVICES:
+            service_port = int(env.get(f"SENSEI_{name.upper()}_PORT", DEFAULT_PORTS[name]))
+            addresses[name] = f"127.0.0.1:{service_port}"
+            env[f"SENSEI_{name.upper()}_ADDR"] = addresses[name]
+        for name in SERVICES:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", f"services.{name}", env=env, cwd=REPO
+            )
+            processes.append((name, process))
+            await _wait_serving(addresses[name], process, name)
+        token = await _token(addresses["org"], identity["SENSEI_API_KEY"])
+        dev_env = {
+            **{f"SENSEI_{n.upper()}_ADDR": a for n, a in addresses.items()},
+            "SENSEI_DATABASE_URL": database_url,
+            **identity,
+            "SENSEI_TOKEN": token,
+        }
+        (STATE / "dev.env").write_text("".join(f"{k}={v}\n" for k, v in dev_env.items()))
+        _print_banner(addresses, identity, token, database_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("\nstopping…", flush=True)
+    finally:
+        for _, process in reversed(processes):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for _, process in reversed(processes):
+            try:
+                await asyncio.wait_for(process.wait(), timeout=30)
+            except TimeoutError:
+                process.kill()
+        server.stop()
+
+
+def _print_banner(
+    addresses: dict[str, str], identity: dict[str, str], token: str, database_url: str
+) -> None:
+    org = identity["SENSEI_ORG_ID"]
+    lines = [
+        "",
+        "Sensei is running.",
+        *(f"  {name:<13} {address}" for name, address in addresses.items()),
+        f"  postgres      {database_url}",
+        "",
+        f"Organization: organizations/{org}",
+        f"Owner API key (shown once; also in .sensei/dev.env): {identity['SENSEI_API_KEY']}",
+        "",
+        "Try it (a token valid for 15 minutes is in $SENSEI_TOKEN):",
+        "  source .sensei/dev.env",
+        f"  .venv/bin/grpcurl -plaintext {addresses['org']} list",
+        '  .venv/bin/grpcurl -plaintext -H "authorization: Bearer $SENSEI_TOKEN" \\',
+        f'    -d \'{{"name": "organizations/{org}"}}\' \\',
+        f"    {addresses['org']} sensei.org.v1.OrganizationService/GetOrganization",
+        "  # a fresh token:",
+        '  .venv/bin/grpcurl -plaintext -d "{\\"api_key\\": \\"$SENSEI_API_KEY\\"}" \\',
+        f"    {addresses['org']} sensei.org.v1.AuthService/ExchangeApiKey",
+        "",
+        "Ctrl-C stops everything; data stays in .sensei/.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(run())

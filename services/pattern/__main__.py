@@ -1,0 +1,7 @@
+"""`python -m services.pattern`: run the pattern service."""
+
+from services.pattern.server import DEFINITION
+from shared.server import main
+
+if __name__ == "__main__":
+    main(DEFINITION)
