@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import importlib
 import json
+import pkgutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -225,6 +227,7 @@ def access_rules(service_names: Iterable[str]) -> dict[str, access_pb2.AccessRul
     pool = descriptor_pool.Default()  # type: ignore[no-untyped-call]
     rules: dict[str, access_pb2.AccessRule] = {}
     for service_name in service_names:
+        _import_generated_package(service_name.rsplit(".", 1)[0])
         service: descriptor.ServiceDescriptor = pool.FindServiceByName(service_name)
         for method in service.methods:
             options = method.GetOptions()
@@ -235,6 +238,14 @@ def access_rules(service_names: Iterable[str]) -> dict[str, access_pb2.AccessRul
                 raise ValueError(f"{method.full_name} declares no access level")
             rules[f"/{service.full_name}/{method.name}"] = rule
     return rules
+
+
+def _import_generated_package(package: str) -> None:
+    # Descriptors exist only once their generated module is imported.
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(module.__path__, f"{package}."):
+        if info.name.endswith("_pb2"):
+            importlib.import_module(info.name)
 
 
 class AccessControl:

@@ -21,9 +21,9 @@ from typing import Any
 import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from shared import config as config_module
+from shared import reflection
 from shared.auth import AccessControl, JwksKeySource, KeySource, TokenVerifier, access_rules
 from shared.config import ServiceConfig
 from shared.db import create_pool, migrate, service_migrations
@@ -141,9 +141,7 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
             add_to_server(servicer, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
-            (*definition.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        reflection.enable((*definition.service_names, health.SERVICE_NAME), server)
         port = server.add_insecure_port(f"{config.host}:{config.port}")
         if port == 0:
             raise OSError(f"cannot listen on {config.host}:{config.port}")

@@ -1,0 +1,1 @@
+"""Sensei services: org, migration, verification, pattern (each deployable on its own)."""

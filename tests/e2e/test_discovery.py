@@ -1,0 +1,63 @@
+"""Every server lists its services through reflection alone, for grpcurl and for code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests.harness import ALL_SERVICES, Suite
+from tests.harness.suite import definition_of
+
+GRPCURL = Path(sys.executable).parent / "grpcurl"
+INFRA = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+
+
+async def _grpcurl(*args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        str(GRPCURL),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_reflection_lists_each_servers_services_plus_health_and_reflection(
+    suite: Suite,
+) -> None:
+    await suite.start(*ALL_SERVICES)
+    for service in ALL_SERVICES:
+        stub = reflection_pb2_grpc.ServerReflectionStub(suite.channel(service))
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        responses = [response async for response in stub.ServerReflectionInfo(iter([request]))]
+        listed = {s.name for s in responses[0].list_services_response.service}
+        assert listed == set(definition_of(service).service_names) | INFRA, service
+
+
+async def test_real_grpcurl_lists_describes_and_calls_without_proto_files(suite: Suite) -> None:
+    await suite.start("org")
+    address = suite.address("org")
+    listed = set((await _grpcurl("-plaintext", address, "list")).split())
+    assert {"sensei.org.v1.OrganizationService", "grpc.health.v1.Health"} <= listed
+    described = await _grpcurl(
+        "-plaintext", address, "describe", "sensei.org.v1.OrganizationService.GetOrganization"
+    )
+    assert "rpc GetOrganization" in described
+    owner = await suite.owner()
+    body = json.dumps({"name": owner.org_name})
+    out = await _grpcurl(
+        "-plaintext",
+        "-H",
+        f"authorization: Bearer {owner.token}",
+        "-d",
+        body,
+        address,
+        "sensei.org.v1.OrganizationService/GetOrganization",
+    )
+    assert json.loads(out)["organization"]["id"] == owner.org_id
