@@ -14,6 +14,9 @@ from typing import Any
 from shared.auth import current_peer_ip, current_principal_or_none
 from shared.db import Connection
 
+# Woken relays deliver at once; the notification is sent when the transaction commits.
+NOTIFY_CHANNEL = "sensei_audit_outbox"
+
 
 async def record(
     conn: Connection,
@@ -44,4 +47,5 @@ async def record(
         current_peer_ip(),
         json.dumps(details or {}),
     )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
     return event_id

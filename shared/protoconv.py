@@ -42,7 +42,12 @@ def dict_of(struct: struct_pb2.Struct, field_name: str) -> dict[str, Any]:
 
     NaN/Infinity, nesting deeper than 32 and bodies over 1 MiB are INVALID_ARGUMENT.
     """
-    value: dict[str, Any] = json_format.MessageToDict(struct)
+    try:
+        value: dict[str, Any] = json_format.MessageToDict(struct)
+    except ValueError:  # NaN/Infinity: protobuf refuses to render them as JSON
+        raise InvalidArgument.single(
+            field_name, "numbers must be finite (no NaN or Infinity)"
+        ) from None
     _check_json(value, field_name, 0)
     if len(json.dumps(value)) > MAX_STRUCT_BYTES:
         raise InvalidArgument.single(

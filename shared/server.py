@@ -24,11 +24,19 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from shared import config as config_module
 from shared import reflection
-from shared.auth import AccessControl, JwksKeySource, KeySource, TokenVerifier, access_rules
+from shared.auth import (
+    AccessControl,
+    JwksKeySource,
+    KeySource,
+    ServiceCredentials,
+    TokenVerifier,
+    access_rules,
+)
 from shared.config import ServiceConfig
 from shared.db import create_pool, migrate, service_migrations
 from shared.interceptor import ServiceInterceptor
 from shared.logs import configure_logging
+from shared.relay import Deliver, OutboxRelay, grpc_delivery
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,9 @@ class ServiceContext:
         default_factory=list
     )
     key_source: KeySource | None = None
+    # How this service's audit events reach the audit log; default: AppendAuditEvents over gRPC.
+    audit_delivery: Deliver | None = None
+    relay: OutboxRelay | None = None
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -130,6 +141,7 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
             jwks = JwksKeySource(config.address_of("org"))
             context.key_source = jwks
             context.on_close(jwks.close)
+        _start_relay(definition, config, context)
         access = AccessControl(
             access_rules(definition.service_names), TokenVerifier(context.key_source)
         )
@@ -158,6 +170,17 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         raise
     log.info("%s serving on %s:%d", definition.name, config.host, port)
     return RunningService(definition, config, server, health_servicer, context, port)
+
+
+def _start_relay(definition: ServiceDefinition, config: ServiceConfig, ctx: ServiceContext) -> None:
+    deliver = ctx.audit_delivery
+    if deliver is None:
+        credentials = ServiceCredentials(config.address_of("org"), config.service_api_key)
+        deliver, close_channel = grpc_delivery(config.address_of("org"), credentials)
+        ctx.on_close(close_channel)
+        ctx.on_close(credentials.close)
+    ctx.relay = OutboxRelay(ctx.pool, config.database_url, deliver, service=definition.name)
+    ctx.run_in_background(ctx.relay.run(), name=f"{definition.name}-audit-relay")
 
 
 @contextlib.asynccontextmanager
