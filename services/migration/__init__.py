@@ -1,0 +1,1 @@
+"""The migration service: migrations, their schemas and agent executions."""

@@ -1,0 +1,485 @@
+"""The rules of the migration service: lifecycle, progress, plan quotas and input checks.
+
+Everything here is pure (no I/O, no clock: callers pass ``now``). Failures raise the small
+hierarchy below, built on shared.errors so the shared interceptor maps them unchanged; each
+carries its ErrorInfo ``reason`` and ``metadata`` plus the BadRequest or QuotaFailure detail:
+
+- ``InvalidInput``       -> INVALID_ARGUMENT with a BadRequest listing every violation
+- ``PreconditionFailed`` -> FAILED_PRECONDITION (``IllegalTransition``, ``ProgressDecreased``, ...)
+- ``QuotaExceeded``      -> RESOURCE_EXHAUSTED with a QuotaFailure
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from services.migration.connection_config import connection_config_violations
+from shared.errors import (
+    EtagMismatch,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    QuotaViolation,
+)
+from shared.errors import QuotaExceeded as SharedQuotaExceeded
+
+# ---------------------------------------------------------------------------------------------
+# Enums (proto names without their prefix)
+
+
+class Plan(StrEnum):
+    """An organization's plan (owned by the org service)."""
+
+    FREE = "FREE"
+    PRO = "PRO"
+    ENTERPRISE = "ENTERPRISE"
+
+
+class MigrationStatus(StrEnum):
+    """Where a migration stands in its lifecycle."""
+
+    PENDING = "PENDING"
+    ANALYZING = "ANALYZING"
+    MIGRATING = "MIGRATING"
+    VERIFYING = "VERIFYING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class Verb(StrEnum):
+    """A lifecycle RPC, named by its verb."""
+
+    START = "START"
+    ADVANCE = "ADVANCE"
+    PAUSE = "PAUSE"
+    RESUME = "RESUME"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    CANCEL = "CANCEL"
+
+
+class SchemaType(StrEnum):
+    """Which side of a migration a schema describes."""
+
+    SOURCE = "SOURCE"
+    TARGET = "TARGET"
+
+
+class AgentType(StrEnum):
+    """The kind of agent that ran."""
+
+    SCHEMA_ANALYZER = "SCHEMA_ANALYZER"
+    SCHEMA_MAPPER = "SCHEMA_MAPPER"
+    DATA_MIGRATOR = "DATA_MIGRATOR"
+    VALIDATOR = "VALIDATOR"
+    OPTIMIZER = "OPTIMIZER"
+
+
+class AgentExecutionStatus(StrEnum):
+    """Where an agent execution stands; RUNNING is the only non-terminal status."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE_STATUSES = frozenset(
+    {MigrationStatus.ANALYZING, MigrationStatus.MIGRATING, MigrationStatus.VERIFYING}
+)
+TERMINAL_STATUSES = frozenset(
+    {MigrationStatus.COMPLETED, MigrationStatus.FAILED, MigrationStatus.CANCELLED}
+)
+# Started and not finished: what the plan's "active migrations" limit counts (pausing does not
+# free a slot, or pausing would be a way around the quota).
+IN_FLIGHT_STATUSES = ACTIVE_STATUSES | {MigrationStatus.PAUSED}
+
+# ---------------------------------------------------------------------------------------------
+# Errors: subclasses of shared.errors, so the shared interceptor maps them as they are.
+
+
+class InvalidInput(InvalidArgument):
+    """Bad input: INVALID_ARGUMENT with one BadRequest violation per entry."""
+
+    def __init__(self, violations: Iterable[FieldViolation]) -> None:
+        super().__init__(violations)
+
+    def violation_pairs(self) -> list[tuple[str, str]]:
+        """The violations as ``(field, description)`` pairs."""
+        return [(v.field, v.description) for v in self.violations]
+
+
+class PreconditionFailed(FailedPrecondition):
+    """The resource is not in a state that allows the call: FAILED_PRECONDITION."""
+
+    def __init__(
+        self, reason: str, description: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(description, reason=reason, metadata=metadata)
+
+
+class IllegalTransition(PreconditionFailed):
+    """A lifecycle verb that the current status does not allow (reason ILLEGAL_TRANSITION)."""
+
+    def __init__(self, current: MigrationStatus, verb: Verb) -> None:
+        super().__init__(
+            "ILLEGAL_TRANSITION",
+            f"cannot {verb.value.lower()} a migration that is {current.value}",
+            {"current_status": current.value, "verb": verb.value},
+        )
+        self.current = current
+        self.verb = verb
+
+
+class ProgressDecreased(PreconditionFailed):
+    """A progress report below the progress already reached in this run."""
+
+    def __init__(self, current: float, requested: float) -> None:
+        super().__init__(
+            "PROGRESS_DECREASED",
+            f"progress cannot decrease within a run ({requested!r} < {current!r})",
+            {"current_progress": repr(current), "requested_progress": repr(requested)},
+        )
+        self.current = current
+        self.requested = requested
+
+
+class QuotaExceeded(SharedQuotaExceeded):
+    """A plan limit reached: RESOURCE_EXHAUSTED with one QuotaFailure violation.
+
+    Reason ``ACTIVE_MIGRATIONS_QUOTA_EXCEEDED`` or ``MONTHLY_TOKENS_QUOTA_EXCEEDED``.
+    """
+
+    def __init__(self, quota: str, plan: Plan, limit: int, usage: int, subject: str) -> None:
+        description = (
+            f"the {plan.value} plan allows {limit} {quota.replace('_', ' ')}; {usage} used"
+        )
+        super().__init__(
+            description,
+            [QuotaViolation(subject, description)],
+            reason=f"{quota.upper()}_QUOTA_EXCEEDED",
+            metadata={"quota": quota, "plan": plan.value, "limit": str(limit), "usage": str(usage)},
+        )
+        self.quota = quota
+        self.plan = plan
+        self.limit = limit
+        self.usage = usage
+        self.subject = subject
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle
+
+_NEXT_PHASE = {
+    MigrationStatus.ANALYZING: MigrationStatus.MIGRATING,
+    MigrationStatus.MIGRATING: MigrationStatus.VERIFYING,
+}
+
+
+def transition(
+    current: MigrationStatus, verb: Verb, *, paused_status: MigrationStatus | None = None
+) -> MigrationStatus:
+    """The status ``verb`` moves a ``current`` migration to, or raise IllegalTransition.
+
+    ``paused_status`` is the status a PAUSED migration was paused in; RESUME returns there.
+    """
+    if verb is Verb.START and current is MigrationStatus.PENDING:
+        return MigrationStatus.ANALYZING
+    if verb is Verb.ADVANCE and current in _NEXT_PHASE:
+        return _NEXT_PHASE[current]
+    if verb is Verb.PAUSE and current in ACTIVE_STATUSES:
+        return MigrationStatus.PAUSED
+    if verb is Verb.RESUME and current is MigrationStatus.PAUSED:
+        if paused_status is None or paused_status not in ACTIVE_STATUSES:
+            raise IllegalTransition(current, verb)
+        return paused_status
+    if verb is Verb.COMPLETE and current is MigrationStatus.VERIFYING:
+        return MigrationStatus.COMPLETED
+    if verb is Verb.FAIL and current in ACTIVE_STATUSES:
+        return MigrationStatus.FAILED
+    if verb is Verb.CANCEL and current not in TERMINAL_STATUSES:
+        return MigrationStatus.CANCELLED
+    raise IllegalTransition(current, verb)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """The lifecycle columns of a migration: what the verbs and progress reports change."""
+
+    status: MigrationStatus = MigrationStatus.PENDING
+    progress: float = 0.0
+    start_time: datetime | None = None
+    complete_time: datetime | None = None
+    paused_status: MigrationStatus | None = None
+    failure_reason: str = ""
+
+
+MAX_REASON_LENGTH = 2000
+
+
+def apply_verb(state: Lifecycle, verb: Verb, now: datetime, *, reason: str = "") -> Lifecycle:
+    """The lifecycle after ``verb`` at ``now``; raises IllegalTransition or InvalidInput.
+
+    START sets start_time and resets progress to 0 (a new run); a terminal status sets
+    complete_time; COMPLETE sets progress to 1; FAIL needs a ``reason``.
+    """
+    if verb is Verb.FAIL:
+        reason = reason.strip()
+        violations = _text_violations("reason", reason, 1, MAX_REASON_LENGTH)
+        if violations:
+            raise InvalidInput(violations)
+    new_status = transition(state.status, verb, paused_status=state.paused_status)
+    changes: dict[str, Any] = {"status": new_status, "paused_status": None}
+    if verb is Verb.START:
+        changes.update(start_time=now, complete_time=None, progress=0.0, failure_reason="")
+    elif verb is Verb.PAUSE:
+        changes["paused_status"] = state.status
+    if new_status in TERMINAL_STATUSES:
+        changes["complete_time"] = now
+    if new_status is MigrationStatus.COMPLETED:
+        changes["progress"] = 1.0
+    if new_status is MigrationStatus.FAILED:
+        changes["failure_reason"] = reason
+    return dataclasses.replace(state, **changes)
+
+
+def report_progress(state: Lifecycle, progress: float) -> Lifecycle:
+    """The lifecycle with a new progress; the same value again is accepted unchanged.
+
+    Raises InvalidInput for NaN, infinities and values outside [0, 1], PreconditionFailed
+    (MIGRATION_NOT_ACTIVE) unless the migration is active, ProgressDecreased below the
+    progress already reached.
+    """
+    if not isinstance(progress, (int, float)) or isinstance(progress, bool):
+        raise InvalidInput([FieldViolation("progress", "must be a number")])
+    if not math.isfinite(progress):
+        raise InvalidInput([FieldViolation("progress", "must be a finite number")])
+    if not 0.0 <= progress <= 1.0:
+        raise InvalidInput([FieldViolation("progress", "must be between 0 and 1")])
+    if state.status not in ACTIVE_STATUSES:
+        raise PreconditionFailed(
+            "MIGRATION_NOT_ACTIVE",
+            f"progress can only be reported while a migration is active, not {state.status}",
+            {"current_status": state.status.value},
+        )
+    if progress < state.progress:
+        raise ProgressDecreased(state.progress, float(progress))
+    return dataclasses.replace(state, progress=float(progress))
+
+
+def check_deletable(status: MigrationStatus) -> None:
+    """Raise PreconditionFailed unless a migration in ``status`` may be deleted."""
+    if status in IN_FLIGHT_STATUSES:
+        raise PreconditionFailed(
+            "MIGRATION_IN_FLIGHT",
+            f"a {status.value} migration cannot be deleted; cancel it first",
+            {"current_status": status.value},
+        )
+
+
+def check_agent_execution_allowed(status: MigrationStatus) -> None:
+    """Raise PreconditionFailed unless agents may start work on a migration in ``status``."""
+    if status not in ACTIVE_STATUSES:
+        raise PreconditionFailed(
+            "MIGRATION_NOT_ACTIVE",
+            f"agents can only run while a migration is active, not {status.value}",
+            {"current_status": status.value},
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan quotas
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """What a plan allows; None means unlimited."""
+
+    active_migrations: int | None
+    monthly_tokens: int | None
+
+
+PLAN_LIMITS: Mapping[Plan, PlanLimits] = {
+    Plan.FREE: PlanLimits(active_migrations=2, monthly_tokens=1_000_000),
+    Plan.PRO: PlanLimits(active_migrations=25, monthly_tokens=50_000_000),
+    Plan.ENTERPRISE: PlanLimits(active_migrations=None, monthly_tokens=None),
+}
+
+
+def check_active_migration_quota(plan: Plan, in_flight: int, *, subject: str) -> None:
+    """Raise QuotaExceeded if starting one more migration passes the plan's limit.
+
+    ``in_flight`` counts the organization's migrations in IN_FLIGHT_STATUSES right now;
+    ``subject`` is the organization's resource name (the QuotaFailure subject).
+    """
+    limit = PLAN_LIMITS[plan].active_migrations
+    if limit is not None and in_flight + 1 > limit:
+        raise QuotaExceeded("active_migrations", plan, limit, in_flight, subject)
+
+
+def check_token_quota(plan: Plan, used_this_month: int, *, subject: str) -> None:
+    """Raise QuotaExceeded if the organization has no agent tokens left this month."""
+    limit = PLAN_LIMITS[plan].monthly_tokens
+    if limit is not None and used_this_month >= limit:
+        raise QuotaExceeded("monthly_tokens", plan, limit, used_this_month, subject)
+
+
+# ---------------------------------------------------------------------------------------------
+# Agent executions
+
+
+def check_agent_completion(
+    current: AgentExecutionStatus,
+    new_status: AgentExecutionStatus | None,
+    tokens_used: int,
+    duration_ms: int,
+    error_message: str = "",
+) -> None:
+    """Check a CompleteAgentExecution request against the execution's current status.
+
+    Raises InvalidInput listing every bad field, then PreconditionFailed
+    (AGENT_EXECUTION_NOT_RUNNING) unless the execution is RUNNING.
+    """
+    violations: list[FieldViolation] = []
+    if new_status is None or new_status is AgentExecutionStatus.RUNNING:
+        violations.append(FieldViolation("status", "must be SUCCEEDED, FAILED or CANCELLED"))
+    if tokens_used < 0:
+        violations.append(FieldViolation("tokens_used", "must not be negative"))
+    if duration_ms < 0:
+        violations.append(FieldViolation("duration_ms", "must not be negative"))
+    violations += _text_violations("error_message", error_message, 0, MAX_REASON_LENGTH)
+    if violations:
+        raise InvalidInput(violations)
+    if current is not AgentExecutionStatus.RUNNING:
+        raise PreconditionFailed(
+            "AGENT_EXECUTION_NOT_RUNNING",
+            f"the agent execution already ended ({current.value})",
+            {"current_status": current.value},
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Migration fields
+
+MAX_DISPLAY_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 10_000
+UPDATABLE_FIELDS = frozenset({"display_name", "description", "source_config", "target_config"})
+CONFIG_FIELDS = frozenset({"source_config", "target_config"})
+
+
+def _text_violations(
+    name: str, value: str, min_length: int, max_length: int
+) -> list[FieldViolation]:
+    if min_length > 0 and not value.strip():
+        return [FieldViolation(name, "is required")]
+    if len(value) > max_length:
+        return [FieldViolation(name, f"must be at most {max_length} characters")]
+    return []
+
+
+def migration_field_violations(
+    values: Mapping[str, Any], *, prefix: str = "migration."
+) -> list[FieldViolation]:
+    """Every violation among the given migration fields (those present in ``values``).
+
+    Keys are proto field names: display_name, description, source_config, target_config.
+    """
+    violations: list[FieldViolation] = []
+    if "display_name" in values:
+        violations += _text_violations(
+            prefix + "display_name", values["display_name"], 1, MAX_DISPLAY_NAME_LENGTH
+        )
+    if "description" in values:
+        violations += _text_violations(
+            prefix + "description", values["description"], 0, MAX_DESCRIPTION_LENGTH
+        )
+    for name in ("source_config", "target_config"):
+        if name in values:
+            violations += connection_config_violations(values[name], prefix + name)
+    return violations
+
+
+def check_update_mask(paths: Sequence[str], status: MigrationStatus) -> None:
+    """Check an UpdateMigration mask: InvalidInput for empty/unknown paths, then
+    PreconditionFailed (CONFIG_IMMUTABLE) for connection configs of a started migration."""
+    violations: list[FieldViolation] = []
+    if not paths:
+        violations.append(FieldViolation("update_mask", "must name at least one field"))
+    for path in paths:
+        if path not in UPDATABLE_FIELDS:
+            violations.append(
+                FieldViolation(
+                    "update_mask",
+                    f"{path!r} cannot be updated; updatable: {', '.join(sorted(UPDATABLE_FIELDS))}",
+                )
+            )
+    if violations:
+        raise InvalidInput(violations)
+    changed_configs = sorted(CONFIG_FIELDS.intersection(paths))
+    if changed_configs and status is not MigrationStatus.PENDING:
+        raise PreconditionFailed(
+            "CONFIG_IMMUTABLE",
+            f"connection configs can only change while the migration is PENDING, not {status}",
+            {"current_status": status.value, "fields": ",".join(changed_configs)},
+        )
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MAX_USAGE_MONTHS = 121
+
+
+def usage_months(start_month: str, end_month: str, today: date) -> list[str]:
+    """The months ``YYYY-MM`` from start to end inclusive; empty bounds mean ``today``'s month.
+
+    Raises InvalidInput for malformed bounds, a start after the end, or too long a range.
+    """
+    current = f"{today.year:04d}-{today.month:02d}"
+    bounds: dict[str, tuple[int, int]] = {}
+    violations: list[FieldViolation] = []
+    for name, value in (
+        ("start_month", start_month or current),
+        ("end_month", end_month or current),
+    ):
+        match = _MONTH.match(value)
+        if match is None:
+            violations.append(FieldViolation(name, "must be a month written YYYY-MM"))
+        else:
+            bounds[name] = (int(match[1]), int(match[2]))
+    if violations:
+        raise InvalidInput(violations)
+    first = bounds["start_month"][0] * 12 + bounds["start_month"][1] - 1
+    last = bounds["end_month"][0] * 12 + bounds["end_month"][1] - 1
+    if last < first:
+        raise InvalidInput([FieldViolation("end_month", "must not be before start_month")])
+    if last - first + 1 > MAX_USAGE_MONTHS:
+        raise InvalidInput(
+            [FieldViolation("end_month", f"the range spans more than {MAX_USAGE_MONTHS} months")]
+        )
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(first, last + 1)]
+
+
+def check_etag(sent: str, current: str, resource_type: str, name: str) -> None:
+    """Raise EtagMismatch (ABORTED) when an etag was sent and it is not the current one."""
+    if sent and sent != current:
+        raise EtagMismatch(resource_type, name)
+
+
+def month_of(moment: datetime) -> date:
+    """The first day of the calendar month (UTC) that ``moment`` falls in."""
+    utc = moment.astimezone(UTC)
+    return date(utc.year, utc.month, 1)
+
+
+def month_start(month: str) -> date:
+    """The first day of a ``YYYY-MM`` month (as produced by usage_months)."""
+    year, number = month.split("-")
+    return date(int(year), int(number), 1)

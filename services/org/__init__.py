@@ -1,0 +1,1 @@
+"""The org service: organizations, users, API keys, access tokens and the audit log."""

@@ -1,0 +1,1 @@
+"""The pattern service: learned migration patterns and similarity search over them."""

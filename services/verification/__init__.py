@@ -1,0 +1,1 @@
+"""Sensei verification service: schema parity, row counts, checksums and signed certificates."""

@@ -1,0 +1,160 @@
+"""Carrying out one verification: reach both databases, capture their schemas, compare.
+
+Connection configs come from the migration service (`GetMigrationConnections`); the schemas
+are captured and diffed by the migration service (`CaptureSchema`, `DiffSchemas`), which also
+gives the fingerprints a certificate names as its subjects. Row counts and checksums run here,
+on connections this service opens to the source and target.
+
+Failures that retrying cannot fix (a database that cannot be reached, a deleted migration, a
+refused request) are `CheckError`s: the verification ends in ERROR with a clear result.
+An unavailable migration service raises `Unavailable`: the job is retried later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+
+from services.verification.checksum import ChecksumOptions, compare_checksums
+from services.verification.domain import (
+    CheckError,
+    SchemaRef,
+    Verification,
+    VerificationType,
+    connect_arguments,
+    describe_database,
+    schema_parity,
+    tables_of,
+)
+from services.verification.migration_client import MigrationClient
+from services.verification.row_counts import ProgressCallback, compare_row_counts
+from shared.errors import FailedPrecondition, NotFound
+
+T = TypeVar("T")
+
+# What a failing connection attempt or query on the source/target can raise.
+_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A verification carried out: its result, score and the schemas it saw."""
+
+    result: dict[str, Any]
+    score: float
+    source: SchemaRef
+    target: SchemaRef
+
+
+class CheckRunner:
+    """Runs SCHEMA_PARITY, ROW_COUNT and CHECKSUM verifications."""
+
+    def __init__(
+        self,
+        migrations: MigrationClient,
+        *,
+        connect_timeout_seconds: float = 10.0,
+        checksum_options: ChecksumOptions | None = None,
+    ) -> None:
+        self._migrations = migrations
+        self._connect_timeout = connect_timeout_seconds
+        self._checksum_options = checksum_options or ChecksumOptions()
+
+    async def run(
+        self, verification: Verification, attempt: int, progress: ProgressCallback
+    ) -> CheckOutcome:
+        """Carries out `verification`; `progress` gets (tables_done, tables_total)."""
+        migration = verification.migration_name
+        source_config, target_config = await self._refusals_are_errors(
+            self._migrations.connections(migration)
+        )
+        source_arguments = connect_arguments(source_config, "source")
+        target_arguments = connect_arguments(target_config, "target")
+        async with (
+            self._connect(source_arguments, source_config, "source") as source,
+            self._connect(target_arguments, target_config, "target") as target,
+        ):
+            source_schema = await self._refusals_are_errors(
+                self._migrations.capture(migration, "source", f"{verification.id}/{attempt}/s")
+            )
+            target_schema = await self._refusals_are_errors(
+                self._migrations.capture(migration, "target", f"{verification.id}/{attempt}/t")
+            )
+            tables = list(verification.tables)
+            if verification.type is VerificationType.SCHEMA_PARITY:
+                every = set(tables_of(source_schema.definition))
+                every |= set(tables_of(target_schema.definition))
+                total = len(tables) if tables else len(every)
+                await progress(0, total)
+                differences = await self._refusals_are_errors(
+                    self._migrations.diff(source_schema, target_schema)
+                )
+                result = schema_parity(source_schema, target_schema, differences, tables)
+                await progress(total, total)
+                return CheckOutcome(result, float(result["score"]), source_schema, target_schema)
+            try:
+                if verification.type is VerificationType.ROW_COUNT:
+                    counts = await compare_row_counts(source, target, tables, progress)
+                    result, score = counts.to_dict(), counts.score
+                else:
+                    checksums = await compare_checksums(
+                        source, target, tables, self._checksum_options, progress
+                    )
+                    result, score = checksums.to_dict(), checksums.score
+            except _DATABASE_ERRORS as exc:
+                raise CheckError(
+                    "DATABASE_ERROR",
+                    f"comparing the databases failed: {type(exc).__name__}: {exc}",
+                ) from exc
+        result["source_schema"] = source_schema.name
+        result["target_schema"] = target_schema.name
+        return CheckOutcome(result, score, source_schema, target_schema)
+
+    @staticmethod
+    async def _refusals_are_errors(call: Awaitable[T]) -> T:
+        """Awaits a migration-service call; a missing migration or refusal is a CheckError."""
+        try:
+            return await call
+        except NotFound as exc:
+            raise CheckError("MIGRATION_NOT_FOUND", f"the migration is gone: {exc.message}") from exc
+        except FailedPrecondition as exc:
+            raise CheckError("MIGRATION_SERVICE_REFUSED", exc.message) from exc
+
+    @contextlib.asynccontextmanager
+    async def _connect(
+        self, arguments: Mapping[str, Any], config: Mapping[str, Any], side: str
+    ) -> AsyncIterator[asyncpg.Connection]:
+        where = describe_database(config)
+        try:
+            connection: asyncpg.Connection = await asyncpg.connect(
+                **arguments,
+                timeout=self._connect_timeout,
+                server_settings={"application_name": "sensei-verification"},
+            )
+        except ValueError:
+            raise CheckError(
+                "DATABASE_NOT_CONFIGURED",
+                f"the migration's {side} connection config is not usable ({where})",
+                side=side,
+            ) from None
+        except _DATABASE_ERRORS as exc:
+            raise CheckError(
+                "DATABASE_UNREACHABLE",
+                f"cannot connect to the {side} database {where}: {type(exc).__name__}: {exc}",
+                side=side,
+                database=where,
+            ) from None
+        try:
+            yield connection
+        finally:
+            with contextlib.suppress(*_DATABASE_ERRORS):
+                await connection.close(timeout=5)

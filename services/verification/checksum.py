@@ -1,0 +1,552 @@
+"""CHECKSUM verification: compare table contents of two live PostgreSQL databases.
+
+For each table the primary-key space is cut into ranges of about `range_rows` rows (boundaries
+sampled from the source in one index-ordered pass). Each range is hashed inside the database —
+md5 of the md5s of its rows' text, ordered by key — on both sides at once, many ranges per round
+trip. A range whose count or hash differs is split again (boundaries sampled from the side with
+more rows) until it is small enough to fetch (key, row md5) pairs and diff them, which yields the
+keys missing in the target, extra in the target and changed. Only hashes and differing ranges'
+keys cross the wire, never the table.
+
+Both sides run in a REPEATABLE READ, read-only transaction per table with fixed output settings
+(time zone, date style, float digits, bytea output) so that equal values have equal text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from services.verification.row_counts import (
+    ProgressCallback,
+    TableName,
+    quote_identifier,
+    tables_to_compare,
+)
+
+Key = tuple[str, ...]
+
+_SESSION_SETTINGS = (
+    "SET LOCAL TimeZone = 'UTC'",
+    "SET LOCAL DateStyle = 'ISO, YMD'",
+    "SET LOCAL IntervalStyle = 'postgres'",
+    "SET LOCAL extra_float_digits = 1",
+    "SET LOCAL bytea_output = 'hex'",
+)
+
+_COLUMNS = """
+SELECT a.attname AS name,
+       format_type(a.atttypid, NULL) AS type,
+       CASE WHEN a.attcollation = 0 THEN NULL
+            WHEN co.collname = 'default'
+                 THEN (SELECT datcollate FROM pg_database WHERE datname = current_database())
+            ELSE co.collname END AS collation,
+       coalesce(k.ord, 0) AS key_position
+FROM pg_attribute a
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+LEFT JOIN (
+    SELECT key.attnum, key.ord
+    FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS key(attnum, ord)
+    WHERE i.indrelid = $1::regclass AND i.indisprimary
+) k ON k.attnum = a.attnum
+WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+# Guards against pathological recursion; each level shrinks the larger side's row count.
+_MAX_DEPTH = 64
+
+
+class TableStatus(enum.StrEnum):
+    """How one table compared."""
+
+    MATCH = "MATCH"
+    MISMATCH = "MISMATCH"
+    NO_PRIMARY_KEY = "NO_PRIMARY_KEY"
+    PRIMARY_KEY_MISMATCH = "PRIMARY_KEY_MISMATCH"
+    MISSING_IN_TARGET = "MISSING_IN_TARGET"
+    MISSING_IN_SOURCE = "MISSING_IN_SOURCE"
+
+
+@dataclass(frozen=True)
+class ChecksumOptions:
+    """Tuning of the comparison."""
+
+    # Rows per top-level range (sampled from the source).
+    range_rows: int = 10_000
+    # A mismatching range with at most this many rows on each side is fetched and diffed.
+    leaf_rows: int = 1_000
+    # Sub-ranges a larger mismatching range is split into.
+    fan_out: int = 16
+    # Most differing keys reported per table (missing + extra + changed); the rest is truncated.
+    max_keys: int = 100
+    # Ranges hashed per round trip.
+    ranges_per_query: int = 64
+
+    def __post_init__(self) -> None:
+        if self.range_rows < 1 or self.leaf_rows < 1 or self.max_keys < 0:
+            raise ValueError("range_rows and leaf_rows must be positive, max_keys not negative")
+        if self.fan_out < 2 or self.ranges_per_query < 1:
+            raise ValueError("fan_out must be at least 2 and ranges_per_query at least 1")
+
+
+@dataclass(frozen=True)
+class TableChecksum:
+    """Outcome of comparing one table."""
+
+    table: TableName
+    status: TableStatus
+    primary_key: tuple[str, ...] = ()
+    source_rows: int | None = None
+    target_rows: int | None = None
+    ranges: int = 0
+    mismatched_ranges: int = 0
+    missing: tuple[Key, ...] = ()
+    extra: tuple[Key, ...] = ()
+    changed: tuple[Key, ...] = ()
+    truncated: bool = False
+    columns_only_in_source: tuple[str, ...] = ()
+    columns_only_in_target: tuple[str, ...] = ()
+    # For tables without a primary key: whether the row multisets are equal.
+    content_matched: bool | None = None
+    detail: str = ""
+
+    @property
+    def matched(self) -> bool:
+        """The table's contents are equal on both sides."""
+        if self.status is TableStatus.NO_PRIMARY_KEY:
+            return bool(self.content_matched) and not self._columns_differ
+        return self.status is TableStatus.MATCH
+
+    @property
+    def _columns_differ(self) -> bool:
+        return bool(self.columns_only_in_source or self.columns_only_in_target)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; keys are lists of the key columns' text values."""
+        return {
+            "table": str(self.table),
+            "status": self.status.value,
+            "matched": self.matched,
+            "primary_key": list(self.primary_key),
+            "source_rows": self.source_rows,
+            "target_rows": self.target_rows,
+            "ranges": self.ranges,
+            "mismatched_ranges": self.mismatched_ranges,
+            "missing_in_target": [list(key) for key in self.missing],
+            "extra_in_target": [list(key) for key in self.extra],
+            "changed": [list(key) for key in self.changed],
+            "truncated": self.truncated,
+            "columns_only_in_source": list(self.columns_only_in_source),
+            "columns_only_in_target": list(self.columns_only_in_target),
+            "content_matched": self.content_matched,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class ChecksumResult:
+    """CHECKSUM outcome: one check per table."""
+
+    tables: tuple[TableChecksum, ...]
+
+    @property
+    def checks_total(self) -> int:
+        """Number of checks (tables)."""
+        return len(self.tables)
+
+    @property
+    def checks_passed(self) -> int:
+        """Number of tables whose contents matched."""
+        return sum(1 for table in self.tables if table.matched)
+
+    @property
+    def score(self) -> float:
+        """Share of matching tables; 1.0 when there was nothing to compare."""
+        return self.checks_passed / self.checks_total if self.tables else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (the verification's result)."""
+        return {
+            "type": "CHECKSUM",
+            "checks_total": self.checks_total,
+            "checks_passed": self.checks_passed,
+            "score": self.score,
+            "tables": [table.to_dict() for table in self.tables],
+        }
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    type: str  # without modifiers, so casting a bound never truncates it
+    collation: str | None
+    key_position: int
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Keys k with low <= k < high; None is unbounded."""
+
+    low: Key | None
+    high: Key | None
+
+
+@dataclass(frozen=True)
+class _RangeHash:
+    rows: int
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class _TablePlan:
+    """SQL fragments for one table, identical on both sides."""
+
+    table: TableName
+    key_columns: tuple[str, ...]
+    key_types: tuple[str, ...]
+    key_collations: tuple[str, ...]
+    row_hash: str
+
+    @property
+    def key_exprs(self) -> tuple[str, ...]:
+        return tuple(
+            quote_identifier(c) + collate
+            for c, collate in zip(self.key_columns, self.key_collations, strict=True)
+        )
+
+    @property
+    def order_by(self) -> str:
+        return ", ".join(self.key_exprs)
+
+    @property
+    def key_text(self) -> str:
+        return ", ".join(f"{quote_identifier(c)}::text" for c in self.key_columns)
+
+    def bound(self, key: Key, params: list[str]) -> str:
+        """A row constructor for `key`, appending its values to `params`."""
+        parts = []
+        for value, column_type, collate in zip(
+            key, self.key_types, self.key_collations, strict=True
+        ):
+            params.append(value)
+            parts.append(f"${len(params)}::text::{column_type}{collate}")
+        return f"({', '.join(parts)})" if len(parts) > 1 else parts[0]
+
+    def where(self, key_range: _Range, params: list[str]) -> str:
+        """WHERE condition selecting `key_range`, appending parameters to `params`."""
+        key = f"({self.order_by})" if len(self.key_exprs) > 1 else self.key_exprs[0]
+        conditions = []
+        if key_range.low is not None:
+            conditions.append(f"{key} >= {self.bound(key_range.low, params)}")
+        if key_range.high is not None:
+            conditions.append(f"{key} < {self.bound(key_range.high, params)}")
+        return " AND ".join(conditions) or "TRUE"
+
+
+@dataclass
+class _Findings:
+    """Mutable accumulator of one table's differences while bisecting."""
+
+    limit: int
+    missing: list[Key] = field(default_factory=list)
+    extra: list[Key] = field(default_factory=list)
+    changed: list[Key] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def full(self) -> bool:
+        return len(self.missing) + len(self.extra) + len(self.changed) >= self.limit
+
+    def add(self, bucket: list[Key], key: Key) -> None:
+        if self.full:
+            self.truncated = True
+        else:
+            bucket.append(key)
+
+
+async def _columns(connection: asyncpg.Connection, table: TableName) -> list[_Column]:
+    rows = await connection.fetch(_COLUMNS, table.sql)
+    return [_Column(r["name"], r["type"], r["collation"], r["key_position"]) for r in rows]
+
+
+def _primary_key(columns: Sequence[_Column]) -> list[_Column]:
+    return sorted((c for c in columns if c.key_position), key=lambda c: c.key_position)
+
+
+def _plan(
+    table: TableName, source_columns: list[_Column], target_columns: list[_Column]
+) -> _TablePlan:
+    target_by_name = {c.name: c for c in target_columns}
+    key = _primary_key(source_columns)
+    # Different collations order text differently; "C" keeps both sides' ranges identical.
+    collations = tuple(
+        ' COLLATE "C"'
+        if c.collation is not None and c.collation != target_by_name[c.name].collation
+        else ""
+        for c in key
+    )
+    common = [c.name for c in source_columns if c.name in target_by_name]
+    row = ", ".join(quote_identifier(name) for name in common)
+    return _TablePlan(
+        table=table,
+        key_columns=tuple(c.name for c in key),
+        key_types=tuple(c.type for c in key),
+        key_collations=collations,
+        row_hash=f"md5(ROW({row})::text)",
+    )
+
+
+async def _sample_boundaries(
+    connection: asyncpg.Connection, plan: _TablePlan, key_range: _Range, step: int
+) -> list[Key]:
+    """Every `step`-th key of `key_range` in key order (the first key excluded)."""
+    params: list[Any] = []
+    where = plan.where(key_range, params)
+    params.append(step)
+    aliases = [f"k{i}" for i in range(len(plan.key_columns))]
+    key_text = ", ".join(
+        f"{quote_identifier(column)}::text AS {alias}"
+        for column, alias in zip(plan.key_columns, aliases, strict=True)
+    )
+    rows = await connection.fetch(
+        f"SELECT {', '.join(aliases)} FROM ("
+        f" SELECT {key_text}, row_number() OVER (ORDER BY {plan.order_by}) AS rn"
+        f" FROM {plan.table.sql} WHERE {where}) AS numbered"
+        f" WHERE rn % ${len(params)} = 1 AND rn > 1 ORDER BY rn",
+        *params,
+    )
+    return [tuple(row) for row in rows]
+
+
+def _ranges_between(key_range: _Range, boundaries: Sequence[Key]) -> list[_Range]:
+    edges: list[Key | None] = [key_range.low, *boundaries, key_range.high]
+    return [_Range(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+async def _hash_ranges(
+    connection: asyncpg.Connection, plan: _TablePlan, ranges: Sequence[_Range], per_query: int
+) -> list[_RangeHash]:
+    hashes: list[_RangeHash] = []
+    for start in range(0, len(ranges), per_query):
+        params: list[str] = []
+        selects = [
+            f"SELECT {index} AS i, count(*) AS n,"
+            f" md5(string_agg({plan.row_hash}, '' ORDER BY {plan.order_by})) AS h"
+            f" FROM {plan.table.sql} WHERE {plan.where(key_range, params)}"
+            for index, key_range in enumerate(ranges[start : start + per_query])
+        ]
+        rows = await connection.fetch(" UNION ALL ".join(selects) + " ORDER BY i", *params)
+        hashes.extend(_RangeHash(row["n"], row["h"]) for row in rows)
+    return hashes
+
+
+async def _row_hashes(
+    connection: asyncpg.Connection, plan: _TablePlan, key_range: _Range
+) -> dict[Key, str]:
+    params: list[str] = []
+    rows = await connection.fetch(
+        f"SELECT {plan.row_hash} AS h, {plan.key_text} FROM {plan.table.sql}"
+        f" WHERE {plan.where(key_range, params)}",
+        *params,
+    )
+    return {tuple(row[1:]): row["h"] for row in rows}
+
+
+@dataclass(frozen=True)
+class _Sides:
+    source: asyncpg.Connection
+    target: asyncpg.Connection
+    options: ChecksumOptions
+
+
+async def _hash_both(
+    sides: _Sides, plan: _TablePlan, ranges: Sequence[_Range]
+) -> tuple[list[_RangeHash], list[_RangeHash]]:
+    per_query = sides.options.ranges_per_query
+    source, target = await asyncio.gather(
+        _hash_ranges(sides.source, plan, ranges, per_query),
+        _hash_ranges(sides.target, plan, ranges, per_query),
+    )
+    return source, target
+
+
+async def _bisect(
+    sides: _Sides,
+    plan: _TablePlan,
+    key_range: _Range,
+    counts: tuple[int, int],
+    findings: _Findings,
+    *,
+    depth: int = 0,
+) -> None:
+    source_rows, target_rows = counts
+    if findings.full:
+        findings.truncated = True
+        return
+    options = sides.options
+    if max(source_rows, target_rows) <= options.leaf_rows or depth >= _MAX_DEPTH:
+        source, target = await asyncio.gather(
+            _row_hashes(sides.source, plan, key_range),
+            _row_hashes(sides.target, plan, key_range),
+        )
+        for key in sorted(source.keys() - target.keys()):
+            findings.add(findings.missing, key)
+        for key in sorted(target.keys() - source.keys()):
+            findings.add(findings.extra, key)
+        for key in sorted(k for k in source.keys() & target.keys() if source[k] != target[k]):
+            findings.add(findings.changed, key)
+        return
+    larger = sides.source if source_rows >= target_rows else sides.target
+    step = -(-max(source_rows, target_rows) // options.fan_out)
+    boundaries = await _sample_boundaries(larger, plan, key_range, step)
+    sub_ranges = _ranges_between(key_range, boundaries)
+    source_hashes, target_hashes = await _hash_both(sides, plan, sub_ranges)
+    for sub_range, ours, theirs in zip(sub_ranges, source_hashes, target_hashes, strict=True):
+        if ours != theirs:
+            await _bisect(
+                sides, plan, sub_range, (ours.rows, theirs.rows), findings, depth=depth + 1
+            )
+
+
+async def _multiset_hash(
+    connection: asyncpg.Connection, table: TableName, columns: Sequence[str]
+) -> tuple[int, str | None]:
+    row = ", ".join(quote_identifier(name) for name in columns)
+    record = await connection.fetchrow(
+        f"SELECT count(*) AS n, md5(string_agg(h, '' ORDER BY h)) AS h"
+        f" FROM (SELECT md5(ROW({row})::text) AS h FROM {table.sql}) AS hashed"
+    )
+    assert record is not None  # an aggregate always returns one row
+    return record["n"], record["h"]
+
+
+async def _compare_table(sides: _Sides, table: TableName) -> TableChecksum:
+    source_columns, target_columns = await asyncio.gather(
+        _columns(sides.source, table), _columns(sides.target, table)
+    )
+    source_names = [c.name for c in source_columns]
+    target_names = [c.name for c in target_columns]
+    only_source = tuple(n for n in source_names if n not in target_names)
+    only_target = tuple(n for n in target_names if n not in source_names)
+    source_key = tuple(c.name for c in _primary_key(source_columns))
+    target_key = tuple(c.name for c in _primary_key(target_columns))
+    if not source_key or not target_key:
+        common = [n for n in source_names if n in target_names]
+        (source_rows, source_hash), (target_rows, target_hash) = await asyncio.gather(
+            _multiset_hash(sides.source, table, common),
+            _multiset_hash(sides.target, table, common),
+        )
+        missing_on = " and ".join(
+            side for side, key in (("source", source_key), ("target", target_key)) if not key
+        )
+        return TableChecksum(
+            table=table,
+            status=TableStatus.NO_PRIMARY_KEY,
+            primary_key=source_key or target_key,
+            source_rows=source_rows,
+            target_rows=target_rows,
+            columns_only_in_source=only_source,
+            columns_only_in_target=only_target,
+            content_matched=source_rows == target_rows and source_hash == target_hash,
+            detail=f"no primary key on the {missing_on}; compared whole-table row multisets",
+        )
+    if source_key != target_key:
+        return TableChecksum(
+            table=table,
+            status=TableStatus.PRIMARY_KEY_MISMATCH,
+            primary_key=source_key,
+            columns_only_in_source=only_source,
+            columns_only_in_target=only_target,
+            detail=f"primary key ({', '.join(source_key)}) on the source,"
+            f" ({', '.join(target_key)}) on the target",
+        )
+    plan = _plan(table, source_columns, target_columns)
+    whole = _Range(None, None)
+    boundaries = await _sample_boundaries(sides.source, plan, whole, sides.options.range_rows)
+    ranges = _ranges_between(whole, boundaries)
+    source_hashes, target_hashes = await _hash_both(sides, plan, ranges)
+    findings = _Findings(limit=sides.options.max_keys)
+    mismatched = 0
+    for key_range, ours, theirs in zip(ranges, source_hashes, target_hashes, strict=True):
+        if ours != theirs:
+            mismatched += 1
+            await _bisect(sides, plan, key_range, (ours.rows, theirs.rows), findings)
+    contents_equal = mismatched == 0
+    return TableChecksum(
+        table=table,
+        status=(
+            TableStatus.MATCH
+            if contents_equal and not only_source and not only_target
+            else TableStatus.MISMATCH
+        ),
+        primary_key=source_key,
+        source_rows=sum(h.rows for h in source_hashes),
+        target_rows=sum(h.rows for h in target_hashes),
+        ranges=len(ranges),
+        mismatched_ranges=mismatched,
+        missing=tuple(findings.missing),
+        extra=tuple(findings.extra),
+        changed=tuple(findings.changed),
+        truncated=findings.truncated,
+        columns_only_in_source=only_source,
+        columns_only_in_target=only_target,
+        detail="" if not (only_source or only_target) else "column sets differ",
+    )
+
+
+async def compare_table(
+    source: asyncpg.Connection,
+    target: asyncpg.Connection,
+    table: TableName,
+    options: ChecksumOptions | None = None,
+) -> TableChecksum:
+    """Compare one table present on both sides, each side in one read-only snapshot.
+
+    The connections must not be inside a transaction.
+    """
+    sides = _Sides(source, target, options or ChecksumOptions())
+    async with (
+        source.transaction(isolation="repeatable_read", readonly=True),
+        target.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        for setting in _SESSION_SETTINGS:
+            await asyncio.gather(source.execute(setting), target.execute(setting))
+        return await _compare_table(sides, table)
+
+
+async def compare_checksums(
+    source: asyncpg.Connection,
+    target: asyncpg.Connection,
+    tables: Sequence[str] | None = None,
+    options: ChecksumOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> ChecksumResult:
+    """Compare the contents of `tables` (default: every table of either side).
+
+    Tables missing on one side are reported as MISSING_IN_TARGET / MISSING_IN_SOURCE, tables
+    without a primary key as NO_PRIMARY_KEY (with a whole-table comparison). `progress` is awaited
+    with (tables_done, tables_total) before the first and after every table.
+    """
+    chosen, on_source, on_target = await tables_to_compare(source, target, tables)
+    results: list[TableChecksum] = []
+    if progress is not None:
+        await progress(0, len(chosen))
+    for done, table in enumerate(chosen, start=1):
+        if table in on_source and table in on_target:
+            results.append(await compare_table(source, target, table, options))
+        elif table in on_source:
+            results.append(
+                TableChecksum(table, TableStatus.MISSING_IN_TARGET, detail="not on the target")
+            )
+        else:
+            detail = "not on the source" if table in on_target else "on neither side"
+            results.append(TableChecksum(table, TableStatus.MISSING_IN_SOURCE, detail=detail))
+        if progress is not None:
+            await progress(done, len(chosen))
+    return ChecksumResult(tuple(results))
