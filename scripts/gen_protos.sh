@@ -13,6 +13,6 @@ mapfile -t files < <(cd protos && find sensei -name '*.proto' | LC_ALL=C sort)
   --python_out="$out" --grpc_python_out="$out" \
   --plugin=protoc-gen-mypy="$bin/protoc-gen-mypy" --mypy_out="$out" \
   --plugin=protoc-gen-mypy_grpc="$bin/protoc-gen-mypy_grpc" --mypy_grpc_out="$out" \
-  "${files[@]}")
+  "${files[@]}") 2> >(grep -v "^Writing mypy to" >&2)
 # Namespace folders become regular packages so tools resolve them the same everywhere.
 find "$out/sensei" -type d -exec sh -c 'printf "\"\"\"Generated from protos/ by scripts/gen_protos.sh; do not edit.\"\"\"\n" > "$0/__init__.py"' {} \;

@@ -26,6 +26,7 @@ from sensei.org.v1 import (
     user_pb2,
     user_pb2_grpc,
 )
+from devstack.postgres import free_port
 from shared import config as config_module
 from shared.server import RunningService, ServiceDefinition, start
 
@@ -108,9 +109,12 @@ class Suite:
 
     def service_env(self, service: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment a service of this suite is configured from."""
+        # Ports chosen up front, so every service (org's own relay too) knows the
+        # addresses of this suite and never reaches a server outside the test.
+        for name in ALL_SERVICES:
+            self._ports.setdefault(name, free_port())
         env = {
             "SENSEI_DATABASE_URL": self.database_url,
-            f"SENSEI_{service.upper()}_PORT": str(self._ports.get(service, 0)),
             "SENSEI_SERVICE_API_KEY": self.service_api_key,
             "SENSEI_GRACE_SECONDS": "2",
             "SENSEI_PAGE_TOKEN_SECRET": "test-page-token-secret",
@@ -119,6 +123,7 @@ class Suite:
         }
         for name, port in self._ports.items():
             env[f"SENSEI_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
+            env[f"SENSEI_{name.upper()}_PORT"] = str(port)
         env.update(self.env)
         env.update(extra or {})
         return env
