@@ -1,4 +1,4 @@
-"""`python -m services.migration`: run the migration service."""
+"""`python -m services.migration`: run the migration service until SIGTERM/SIGINT."""
 
 from services.migration.server import DEFINITION
 from shared.server import main

@@ -1,0 +1,544 @@
+"""All SQL of the migration service: asyncpg, one function per query, domain objects out.
+
+Tables are unqualified (the pool puts the service's schema first on the search path).
+Connection configs are sealed with the ConfigCipher on the way in and opened on the way
+out, so no other module sees them encrypted and none stores them in clear. Functions that
+write expect to run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from services.migration.config_cipher import ConfigCipher
+from services.migration.domain import (
+    IN_FLIGHT_STATUSES,
+    AgentExecutionStatus,
+    AgentType,
+    Lifecycle,
+    MigrationStatus,
+    SchemaType,
+)
+from services.migration.resources import (
+    AgentExecution,
+    AgentTypeUsage,
+    ChangeEvent,
+    Migration,
+    MigrationChange,
+    MigrationDraft,
+    Schema,
+)
+from shared.db import Connection
+
+Key = Sequence[Any]
+
+_MIGRATION_COLUMNS = (
+    "id, org_id, display_name, description, status, source_config_sealed,"
+    " target_config_sealed, progress, started_at, completed_at, paused_status, failure_reason,"
+    " run, version, created_at, updated_at"
+)
+
+
+_CHANNEL_PREFIX = "sensei_"
+_CHANNEL_SUFFIX = "_migration_changes"
+
+
+def change_channel(db_schema: str) -> str:
+    """The NOTIFY channel of committed migration changes of one deployment (its schema)."""
+    return f"{_CHANNEL_PREFIX}{db_schema}{_CHANNEL_SUFFIX}"
+
+
+async def transaction_time(conn: Connection) -> datetime:
+    """The database's `now()`: the start of the current transaction, one clock for all."""
+    now: datetime = await conn.fetchval("SELECT now()")
+    return now
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+
+def _migration_of(row: asyncpg.Record, cipher: ConfigCipher) -> Migration:
+    migration_id = str(row["id"])
+    return Migration(
+        id=migration_id,
+        org_id=str(row["org_id"]),
+        display_name=row["display_name"],
+        description=row["description"],
+        source_config=cipher.open(
+            row["source_config_sealed"], migration_id=migration_id, side="source"
+        ),
+        target_config=cipher.open(
+            row["target_config_sealed"], migration_id=migration_id, side="target"
+        ),
+        lifecycle=Lifecycle(
+            status=MigrationStatus(row["status"]),
+            progress=row["progress"],
+            start_time=row["started_at"],
+            complete_time=row["completed_at"],
+            paused_status=MigrationStatus(row["paused_status"]) if row["paused_status"] else None,
+            failure_reason=row["failure_reason"],
+        ),
+        run=row["run"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def insert_migration(
+    conn: Connection, cipher: ConfigCipher, org_id: str, draft: MigrationDraft
+) -> Migration:
+    """Stores a new PENDING migration."""
+    migration_id = str(uuid.uuid4())
+    row = await conn.fetchrow(
+        "INSERT INTO migrations (id, org_id, display_name, description,"
+        " source_config_sealed, target_config_sealed)"
+        f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_MIGRATION_COLUMNS}",
+        migration_id,
+        org_id,
+        draft.display_name,
+        draft.description,
+        cipher.seal(draft.source_config, migration_id=migration_id, side="source"),
+        cipher.seal(draft.target_config, migration_id=migration_id, side="target"),
+    )
+    assert row is not None
+    return _migration_of(row, cipher)
+
+
+_LOCKS = {None: "", "UPDATE": " FOR UPDATE", "SHARE": " FOR SHARE", "KEY SHARE": " FOR KEY SHARE"}
+
+
+async def migration(
+    conn: Connection,
+    cipher: ConfigCipher,
+    org_id: str,
+    migration_id: str,
+    *,
+    lock: str | None = None,
+) -> Migration | None:
+    """One migration of an organization; `lock` (UPDATE, SHARE, KEY SHARE) locks its row."""
+    suffix = _LOCKS[lock]
+    row = await conn.fetchrow(
+        f"SELECT {_MIGRATION_COLUMNS} FROM migrations WHERE org_id = $1 AND id = $2{suffix}",
+        org_id,
+        migration_id,
+    )
+    return None if row is None else _migration_of(row, cipher)
+
+
+async def migration_status(
+    conn: Connection, org_id: str, migration_id: str, *, lock: str | None = None
+) -> MigrationStatus | None:
+    """The status of one migration of an organization; `lock` as in `migration`."""
+    status = await conn.fetchval(
+        f"SELECT status FROM migrations WHERE org_id = $1 AND id = $2{_LOCKS[lock]}",
+        org_id,
+        migration_id,
+    )
+    return None if status is None else MigrationStatus(status)
+
+
+async def migration_exists(conn: Connection, org_id: str, migration_id: str) -> bool:
+    """Whether an organization has this migration (key-share locked against deletion)."""
+    found = await conn.fetchval(
+        "SELECT true FROM migrations WHERE org_id = $1 AND id = $2 FOR KEY SHARE",
+        org_id,
+        migration_id,
+    )
+    return bool(found)
+
+
+async def list_migrations(
+    conn: Connection,
+    cipher: ConfigCipher,
+    org_id: str,
+    *,
+    status: MigrationStatus | None,
+    after: Key | None,
+    limit: int,
+) -> list[Migration]:
+    """A page of an organization's migrations by (created_at, id), optionally by status."""
+    rows = await conn.fetch(
+        f"SELECT {_MIGRATION_COLUMNS} FROM migrations"
+        " WHERE org_id = $1 AND ($2::text IS NULL OR status = $2)"
+        " AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))"
+        " ORDER BY created_at, id LIMIT $5",
+        org_id,
+        status.value if status else None,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_migration_of(row, cipher) for row in rows]
+
+
+async def save_migration(
+    conn: Connection, cipher: ConfigCipher, changed: Migration, event: ChangeEvent
+) -> Migration:
+    """Writes the mutable fields of `changed` as the next version, logs and announces it.
+
+    The caller holds the row lock (read with lock="UPDATE"); the change row and the NOTIFY
+    commit or roll back with the write.
+    """
+    state = changed.lifecycle
+    row = await conn.fetchrow(
+        "UPDATE migrations SET display_name = $3, description = $4, source_config_sealed = $5,"
+        " target_config_sealed = $6, status = $7, progress = $8, started_at = $9,"
+        " completed_at = $10, paused_status = $11, failure_reason = $12, run = $13,"
+        " version = version + 1, updated_at = now()"
+        f" WHERE org_id = $1 AND id = $2 RETURNING {_MIGRATION_COLUMNS}",
+        changed.org_id,
+        changed.id,
+        changed.display_name,
+        changed.description,
+        cipher.seal(changed.source_config, migration_id=changed.id, side="source"),
+        cipher.seal(changed.target_config, migration_id=changed.id, side="target"),
+        state.status.value,
+        state.progress,
+        state.start_time,
+        state.complete_time,
+        state.paused_status.value if state.paused_status else None,
+        state.failure_reason,
+        changed.run,
+    )
+    assert row is not None
+    await _record_change(conn, changed.id, event, version_offset=0)
+    return _migration_of(row, cipher)
+
+
+async def delete_migration(conn: Connection, org_id: str, migration_id: str) -> None:
+    """Deletes a migration (its schemas and executions cascade), logging a DELETED change."""
+    await _record_change(conn, migration_id, ChangeEvent.DELETED, version_offset=1)
+    await conn.execute("DELETE FROM migrations WHERE org_id = $1 AND id = $2", org_id, migration_id)
+
+
+async def _record_change(
+    conn: Connection, migration_id: str, event: ChangeEvent, *, version_offset: int
+) -> None:
+    version = await conn.fetchval(
+        "INSERT INTO migration_changes (migration_id, version, event_type, org_id, display_name,"
+        " description, status, source_config_sealed, target_config_sealed, progress,"
+        " started_at, completed_at, paused_status, failure_reason, run, created_at, updated_at)"
+        " SELECT id, version + $2, $3, org_id, display_name, description, status,"
+        " source_config_sealed, target_config_sealed, progress, started_at, completed_at,"
+        " paused_status, failure_reason, run, created_at, updated_at"
+        " FROM migrations WHERE id = $1 RETURNING version",
+        migration_id,
+        version_offset,
+        event.value,
+    )
+    # Sent on commit, in commit order; listeners only learn which migration to re-read.
+    await conn.execute(
+        f"SELECT pg_notify('{_CHANNEL_PREFIX}' || current_schema() || '{_CHANNEL_SUFFIX}', $1)",
+        json.dumps({"migration_id": migration_id, "version": version}),
+    )
+
+
+async def changes_after(
+    conn: Connection, cipher: ConfigCipher, migration_id: str, version: int, limit: int = 100
+) -> list[MigrationChange]:
+    """The logged versions of a migration after `version`, oldest first."""
+    rows = await conn.fetch(
+        "SELECT migration_id AS id, event_type, org_id, display_name, description, status,"
+        " source_config_sealed, target_config_sealed, progress, started_at, completed_at,"
+        " paused_status, failure_reason, run, version, created_at, updated_at"
+        " FROM migration_changes WHERE migration_id = $1 AND version > $2"
+        " ORDER BY version LIMIT $3",
+        migration_id,
+        version,
+        limit,
+    )
+    return [
+        MigrationChange(ChangeEvent(row["event_type"]), _migration_of(row, cipher)) for row in rows
+    ]
+
+
+async def prune_changes(conn: Connection, before: datetime) -> int:
+    """Drops logged changes recorded before `before`; returns how many."""
+    result: str = await conn.execute("DELETE FROM migration_changes WHERE recorded_at < $1", before)
+    return int(result.rsplit(" ", 1)[-1])
+
+
+async def lock_org_quota(conn: Connection, org_id: str) -> None:
+    """Serializes quota checks of one organization until the transaction ends."""
+    key = int.from_bytes(
+        hashlib.sha256(f"sensei-migration-quota:{org_id}".encode()).digest()[:8],
+        "big",
+        signed=True,
+    )
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+
+async def count_in_flight(conn: Connection, org_id: str) -> int:
+    """How many of an organization's migrations are started and not finished."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM migrations WHERE org_id = $1 AND status = ANY($2::text[])",
+        org_id,
+        sorted(status.value for status in IN_FLIGHT_STATUSES),
+    )
+    return count
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+_SCHEMA_COLUMNS = (
+    "id, org_id, migration_id, type, definition::text, fingerprint, metadata::text, created_at"
+)
+
+
+def _schema_of(row: asyncpg.Record) -> Schema:
+    return Schema(
+        id=str(row["id"]),
+        org_id=str(row["org_id"]),
+        migration_id=str(row["migration_id"]),
+        type=SchemaType(row["type"]),
+        definition=json.loads(row["definition"]),
+        fingerprint=row["fingerprint"],
+        metadata=json.loads(row["metadata"]),
+        created_at=row["created_at"],
+    )
+
+
+async def insert_schema(
+    conn: Connection,
+    org_id: str,
+    migration_id: str,
+    *,
+    schema_type: SchemaType,
+    definition: Mapping[str, Any],
+    fingerprint: str,
+    metadata: Mapping[str, Any],
+) -> Schema:
+    """Stores a schema snapshot."""
+    row = await conn.fetchrow(
+        "INSERT INTO schemas (id, org_id, migration_id, type, definition, fingerprint, metadata)"
+        f" VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb) RETURNING {_SCHEMA_COLUMNS}",
+        str(uuid.uuid4()),
+        org_id,
+        migration_id,
+        schema_type.value,
+        json.dumps(definition),
+        fingerprint,
+        json.dumps(metadata),
+    )
+    assert row is not None
+    return _schema_of(row)
+
+
+async def schema(conn: Connection, org_id: str, migration_id: str, schema_id: str) -> Schema | None:
+    """One schema of a migration of an organization."""
+    row = await conn.fetchrow(
+        f"SELECT {_SCHEMA_COLUMNS} FROM schemas"
+        " WHERE org_id = $1 AND migration_id = $2 AND id = $3",
+        org_id,
+        migration_id,
+        schema_id,
+    )
+    return None if row is None else _schema_of(row)
+
+
+async def list_schemas(
+    conn: Connection,
+    org_id: str,
+    migration_id: str,
+    *,
+    schema_type: SchemaType | None,
+    after: Key | None,
+    limit: int,
+) -> list[Schema]:
+    """A page of a migration's schemas by (created_at, id), optionally by type."""
+    rows = await conn.fetch(
+        f"SELECT {_SCHEMA_COLUMNS} FROM schemas"
+        " WHERE migration_id = $1 AND org_id = $2 AND ($3::text IS NULL OR type = $3)"
+        " AND ($4::timestamptz IS NULL OR (created_at, id) > ($4, $5::uuid))"
+        " ORDER BY created_at, id LIMIT $6",
+        migration_id,
+        org_id,
+        schema_type.value if schema_type else None,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_schema_of(row) for row in rows]
+
+
+# --- agent executions ---------------------------------------------------------------------
+
+_EXECUTION_COLUMNS = (
+    "id, org_id, migration_id, agent_type, status, tokens_used, duration_ms, input::text,"
+    " output::text, error_message, created_at, updated_at, completed_at"
+)
+
+
+def _execution_of(row: asyncpg.Record) -> AgentExecution:
+    return AgentExecution(
+        id=str(row["id"]),
+        org_id=str(row["org_id"]),
+        migration_id=str(row["migration_id"]),
+        agent_type=AgentType(row["agent_type"]),
+        status=AgentExecutionStatus(row["status"]),
+        tokens_used=row["tokens_used"],
+        duration_ms=row["duration_ms"],
+        input=json.loads(row["input"]),
+        output=json.loads(row["output"]),
+        error_message=row["error_message"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+async def insert_agent_execution(
+    conn: Connection,
+    org_id: str,
+    migration_id: str,
+    agent_type: AgentType,
+    agent_input: Mapping[str, Any],
+) -> AgentExecution:
+    """Stores a new RUNNING agent execution."""
+    row = await conn.fetchrow(
+        "INSERT INTO agent_executions (id, org_id, migration_id, agent_type, input)"
+        f" VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING {_EXECUTION_COLUMNS}",
+        str(uuid.uuid4()),
+        org_id,
+        migration_id,
+        agent_type.value,
+        json.dumps(agent_input),
+    )
+    assert row is not None
+    return _execution_of(row)
+
+
+async def agent_execution(
+    conn: Connection, org_id: str, migration_id: str, execution_id: str, *, lock: bool = False
+) -> AgentExecution | None:
+    """One agent execution; `lock` takes its row lock for an update."""
+    row = await conn.fetchrow(
+        f"SELECT {_EXECUTION_COLUMNS} FROM agent_executions"
+        " WHERE org_id = $1 AND migration_id = $2 AND id = $3" + (" FOR UPDATE" if lock else ""),
+        org_id,
+        migration_id,
+        execution_id,
+    )
+    return None if row is None else _execution_of(row)
+
+
+async def complete_agent_execution(
+    conn: Connection,
+    execution_id: str,
+    *,
+    status: AgentExecutionStatus,
+    tokens_used: int,
+    duration_ms: int,
+    output: Mapping[str, Any],
+    error_message: str,
+) -> AgentExecution:
+    """Records how an execution ended."""
+    row = await conn.fetchrow(
+        "UPDATE agent_executions SET status = $2, tokens_used = $3, duration_ms = $4,"
+        " output = $5::jsonb, error_message = $6, updated_at = now(), completed_at = now()"
+        f" WHERE id = $1 RETURNING {_EXECUTION_COLUMNS}",
+        execution_id,
+        status.value,
+        tokens_used,
+        duration_ms,
+        json.dumps(output),
+        error_message,
+    )
+    assert row is not None
+    return _execution_of(row)
+
+
+async def list_agent_executions(
+    conn: Connection,
+    org_id: str,
+    migration_id: str,
+    *,
+    agent_type: AgentType | None,
+    status: AgentExecutionStatus | None,
+    after: Key | None,
+    limit: int,
+) -> list[AgentExecution]:
+    """A page of a migration's executions by (created_at, id), optionally filtered."""
+    rows = await conn.fetch(
+        f"SELECT {_EXECUTION_COLUMNS} FROM agent_executions"
+        " WHERE migration_id = $1 AND org_id = $2"
+        " AND ($3::text IS NULL OR agent_type = $3) AND ($4::text IS NULL OR status = $4)"
+        " AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6::uuid))"
+        " ORDER BY created_at, id LIMIT $7",
+        migration_id,
+        org_id,
+        agent_type.value if agent_type else None,
+        status.value if status else None,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_execution_of(row) for row in rows]
+
+
+# --- token usage --------------------------------------------------------------------------
+
+
+async def add_token_usage(
+    conn: Connection,
+    org_id: str,
+    month: date,
+    agent_type: AgentType,
+    *,
+    tokens: int = 0,
+    executions: int = 0,
+) -> None:
+    """Adds tokens and executions to an organization's month and agent type."""
+    await conn.execute(
+        "INSERT INTO token_usage (org_id, month, agent_type, tokens_used, execution_count)"
+        " VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (org_id, month, agent_type) DO UPDATE SET"
+        " tokens_used = token_usage.tokens_used + EXCLUDED.tokens_used,"
+        " execution_count = token_usage.execution_count + EXCLUDED.execution_count",
+        org_id,
+        month,
+        agent_type.value,
+        tokens,
+        executions,
+    )
+
+
+async def tokens_in_month(conn: Connection, org_id: str, month: date) -> int:
+    """Tokens an organization's executions used in one month."""
+    total: int = await conn.fetchval(
+        "SELECT coalesce(sum(tokens_used), 0)::bigint FROM token_usage"
+        " WHERE org_id = $1 AND month = $2",
+        org_id,
+        month,
+    )
+    return total
+
+
+async def token_usage(
+    conn: Connection, org_id: str, first: date, last: date
+) -> list[tuple[date, AgentTypeUsage]]:
+    """(month, usage of one agent type) for the months in [first, last] that have usage."""
+    rows = await conn.fetch(
+        "SELECT month, agent_type, tokens_used, execution_count FROM token_usage"
+        " WHERE org_id = $1 AND month BETWEEN $2 AND $3 ORDER BY month, agent_type",
+        org_id,
+        first,
+        last,
+    )
+    return [
+        (
+            row["month"],
+            AgentTypeUsage(
+                AgentType(row["agent_type"]), row["tokens_used"], row["execution_count"]
+            ),
+        )
+        for row in rows
+    ]
