@@ -15,8 +15,10 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.org import domain, store
+from services.org.audit_chain import PLATFORM_ORG_ID
 from services.org.domain import ServiceAccount
 from services.org.tokens import AccessToken, Jwk, SigningKey, TokenSigner, jwk_of
+from shared import outbox
 from shared.db import Connection
 from shared.errors import Unauthenticated
 
@@ -50,11 +52,21 @@ class TokenAuthority:
             return key
 
     async def rotate(self) -> Jwk:
-        """RotateTokenSigningKey: a new active key; the old one stays published."""
+        """RotateTokenSigningKey: a new active key; the old one stays published.
+
+        Audited on the platform chain: a key belongs to no organization.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
             await store.lock_signing_keys(conn)
             await store.retire_active_signing_key(conn)
             key = await self._insert_new_key(conn)
+            await outbox.record(
+                conn,
+                action="token_signing_key.rotate",
+                resource_type="token_signing_key",
+                resource_id=key.kid,
+                org_id=PLATFORM_ORG_ID,
+            )
         return jwk_of(key)
 
     async def published_keys(self) -> list[Jwk]:
@@ -93,7 +105,16 @@ class TokenAuthority:
         """CreateServiceAccount with its first API key."""
         domain.check_service_account(display_name)
         async with self._pool.acquire() as conn, conn.transaction():
-            return await create_service_account(conn, display_name.strip())
+            created = await create_service_account(conn, display_name.strip())
+            await outbox.record(
+                conn,
+                action="service_account.create",
+                resource_type="service_account",
+                resource_id=created.account.id,
+                org_id=PLATFORM_ORG_ID,
+                details={"display_name": created.account.display_name},
+            )
+            return created
 
     async def _insert_new_key(self, conn: Connection) -> SigningKey:
         vault = self._signer.vault

@@ -2,20 +2,44 @@
 
 The org service verifies access tokens with the public keys in its own database
 (`LocalKeySource`), so it never calls itself; the other services fetch the same keys
-over `AuthService.GetJwks`.
+over `AuthService.GetJwks`. Likewise its own audit events go from its outbox straight
+into the audit trail (`in_process_delivery`), not over AppendAuditEvents.
+
+Settings (besides the suite-wide ones of shared/config.py):
+`SENSEI_ORG_KEY_ENCRYPTION_KEY` and `SENSEI_ORG_TOKEN_TTL_SECONDS` (see tokens.py),
+`SENSEI_ORG_AUDIT_CHECKPOINT_EVERY` (sign a chain's head once it grew by this many
+entries, default 100) and `SENSEI_ORG_AUDIT_CHECKPOINT_SECONDS` (also sign every chain
+that grew, this often, default 60).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from sensei.org.v1 import audit_pb2, auth_pb2_grpc, organization_pb2_grpc, user_pb2_grpc
+from sensei.org.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2_grpc,
+    organization_pb2_grpc,
+    user_pb2_grpc,
+)
+from services.org import audit_store
+from services.org.audit_servicer import AuditServicer, in_process_delivery
+from services.org.audit_trail import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_SECONDS,
+    AuditTrail,
+)
 from services.org.authority import LocalKeySource, TokenAuthority
 from services.org.servicer import AuthServicer, OrganizationServicer, UserServicer
 from services.org.tenancy import Tenancy
 from services.org.tokens import KeyVault, TokenSigner, token_ttl
+from shared.config import ConfigError, ServiceConfig
 from shared.pagination import PageTokens
 from shared.server import ServiceContext, ServiceDefinition
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
     "sensei.org.v1.OrganizationService",
@@ -33,14 +57,67 @@ async def setup(ctx: ServiceContext) -> None:
     )
     authority = TokenAuthority(ctx.pool, signer)
     await authority.ensure_signing_key()
-    tenancy = Tenancy(ctx.pool, PageTokens(ctx.config.page_token_secret))
+    page_tokens = PageTokens(ctx.config.page_token_secret)
+    tenancy = Tenancy(ctx.pool, page_tokens)
+    trail = AuditTrail(
+        ctx.pool,
+        signer,
+        page_tokens,
+        checkpoint_every=checkpoint_every(ctx.config),
+        run_as_service_role=await _may_run_as_service_role(ctx),
+    )
     ctx.key_source = LocalKeySource(ctx.pool)
+    ctx.audit_delivery = in_process_delivery(trail)
     ctx.add_servicer(
         organization_pb2_grpc.add_OrganizationServiceServicer_to_server,
         OrganizationServicer(tenancy),
     )
     ctx.add_servicer(user_pb2_grpc.add_UserServiceServicer_to_server, UserServicer(tenancy))
     ctx.add_servicer(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(authority))
+    ctx.add_servicer(audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(trail))
+    ctx.run_in_background(
+        trail.checkpoint_forever(checkpoint_seconds(ctx.config)), name="org-audit-checkpoints"
+    )
+
+
+def checkpoint_every(config: ServiceConfig) -> int:
+    """SENSEI_ORG_AUDIT_CHECKPOINT_EVERY: a positive integer, default 100."""
+    raw = config.setting("AUDIT_CHECKPOINT_EVERY")
+    if not raw:
+        return DEFAULT_CHECKPOINT_EVERY
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"SENSEI_ORG_AUDIT_CHECKPOINT_EVERY must be a positive integer: {raw!r}")
+    return value
+
+
+def checkpoint_seconds(config: ServiceConfig) -> float:
+    """SENSEI_ORG_AUDIT_CHECKPOINT_SECONDS: a positive number, default 60."""
+    raw = config.setting("AUDIT_CHECKPOINT_SECONDS")
+    if not raw:
+        return DEFAULT_CHECKPOINT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"SENSEI_ORG_AUDIT_CHECKPOINT_SECONDS must be a positive number: {raw!r}")
+    return value
+
+
+async def _may_run_as_service_role(ctx: ServiceContext) -> bool:
+    async with ctx.pool.acquire() as conn:
+        allowed = await audit_store.may_assume_service_role(conn)
+    if not allowed:
+        log.warning(
+            "the database user may not assume %s: audit writes run with the connecting"
+            " user's privileges (the append-only trigger still applies)",
+            audit_store.SERVICE_ROLE,
+        )
+    return allowed
 
 
 DEFINITION = ServiceDefinition(

@@ -175,6 +175,14 @@ class TokenSigner:
         """The vault that seals new keys."""
         return self._vault
 
+    def private_key(self, key: SigningKey) -> ec.EllipticCurvePrivateKey:
+        """The unsealed private key of `key` (also signs audit checkpoints)."""
+        private = self._unsealed.get(key.kid)
+        if private is None:
+            private = self._vault.unseal(key)
+            self._unsealed[key.kid] = private
+        return private
+
     def mint(
         self,
         key: SigningKey,
@@ -186,10 +194,7 @@ class TokenSigner:
         now: datetime | None = None,
     ) -> AccessToken:
         """An ES256 JWT for a principal, signed with `key`."""
-        private = self._unsealed.get(key.kid)
-        if private is None:
-            private = self._vault.unseal(key)
-            self._unsealed[key.kid] = private
+        private = self.private_key(key)
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         expires = issued + self._ttl
         token_id = str(uuid.uuid4())

@@ -136,11 +136,7 @@ async def test_a_revoked_key_cannot_be_exchanged_and_is_hidden_by_default(org: O
     )
     assert again.api_key.revoke_time == revoked.api_key.revoke_time
     assert (
-        await org.count(
-            "SELECT count(*) FROM audit_outbox"
-            " WHERE action = 'api_key.revoke' AND resource_id = $1",
-            created.api_key.id,
-        )
+        await org.audit_count("action = 'api_key.revoke' AND resource_id = $1", created.api_key.id)
         == 1
     )
 

@@ -85,11 +85,11 @@ async def test_repeated_request_id_returns_the_first_result_and_writes_nothing(o
     service = await org.suite.service()
     slug = _slug()
     first = await org.orgs.CreateOrganization(_create(slug, "req-1"), metadata=service.metadata)
-    audit_before = await org.count("SELECT count(*) FROM audit_outbox")
+    audit_before = await org.audit_count("true")
     again = await org.orgs.CreateOrganization(_create(slug, "req-1"), metadata=service.metadata)
     assert again == first
     assert await org.count("SELECT count(*) FROM organizations WHERE slug = $1", slug) == 1
-    assert await org.count("SELECT count(*) FROM audit_outbox") == audit_before
+    assert await org.audit_count("true") == audit_before
 
 
 async def test_request_id_reused_for_another_body_is_invalid(org: Org) -> None:
@@ -102,14 +102,15 @@ async def test_request_id_reused_for_another_body_is_invalid(org: Org) -> None:
     assert error_info(error).reason == "REQUEST_ID_REUSED"
 
 
-async def test_create_records_an_audit_event_in_the_outbox(org: Org) -> None:
+async def test_create_records_an_audit_event(org: Org) -> None:
     service = await org.suite.service()
     created = await org.orgs.CreateOrganization(_create(_slug()), metadata=service.metadata)
+    await org.audit_settled()
     conn = await org.db()
     try:
         row = await conn.fetchrow(
             "SELECT actor, action, resource_type, resource_id, org_id::text AS org_id"
-            " FROM audit_outbox WHERE resource_id = $1",
+            " FROM audit_logs WHERE resource_id = $1",
             created.organization.id,
         )
     finally:
@@ -401,12 +402,7 @@ async def test_delete_removes_the_organization_its_users_and_keys(org: Org) -> N
     assert await org.count("SELECT count(*) FROM users WHERE org_id = $1", oid) == 0
     assert await org.count("SELECT count(*) FROM api_keys WHERE org_id = $1", oid) == 0
     assert (
-        await org.count(
-            "SELECT count(*) FROM audit_outbox WHERE action = 'organization.delete'"
-            " AND resource_id = $1",
-            other.id,
-        )
-        == 1
+        await org.audit_count("action = 'organization.delete' AND resource_id = $1", other.id) == 1
     )
     # The owner's token still verifies, but the organization is gone.
     error = await rpc_error(

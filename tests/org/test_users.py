@@ -62,13 +62,7 @@ async def test_admin_creates_a_member_by_default_with_a_lowercased_email(org: Or
     assert user.name == f"{admin.org_name}/users/{user.id}"
     assert user.org_id == admin.org_id and user.etag
     assert await _get(org, admin, user.name) == user
-    assert (
-        await org.count(
-            "SELECT count(*) FROM audit_outbox WHERE action = 'user.create' AND resource_id = $1",
-            user.id,
-        )
-        == 1
-    )
+    assert await org.audit_count("action = 'user.create' AND resource_id = $1", user.id) == 1
 
 
 async def test_create_reports_every_violation_at_once(org: Org) -> None:
@@ -107,10 +101,7 @@ async def test_repeated_request_id_creates_one_user(org: Org) -> None:
     second = await org.users.CreateUser(request, metadata=admin.metadata)
     assert first == second
     assert await org.count("SELECT count(*) FROM users WHERE email = $1", request.user.email) == 1
-    assert (
-        await org.count("SELECT count(*) FROM audit_outbox WHERE resource_id = $1", first.user.id)
-        == 1
-    )
+    assert await org.audit_count("resource_id = $1", first.user.id) == 1
 
 
 async def test_only_an_owner_creates_an_owner(org: Org) -> None:
