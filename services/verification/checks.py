@@ -22,16 +22,14 @@ import asyncpg
 from services.verification.checksum import ChecksumOptions, compare_checksums
 from services.verification.domain import (
     CheckError,
-    SchemaRef,
     Verification,
     VerificationType,
     connect_arguments,
     describe_database,
-    schema_parity,
-    tables_of,
 )
 from services.verification.migration_client import MigrationClient
 from services.verification.row_counts import ProgressCallback, compare_row_counts
+from services.verification.schema_parity import SchemaRef, schema_parity, tables_of
 from shared.errors import FailedPrecondition, NotFound
 
 T = TypeVar("T")
@@ -125,7 +123,9 @@ class CheckRunner:
         try:
             return await call
         except NotFound as exc:
-            raise CheckError("MIGRATION_NOT_FOUND", f"the migration is gone: {exc.message}") from exc
+            raise CheckError(
+                "MIGRATION_NOT_FOUND", f"the migration is gone: {exc.message}"
+            ) from exc
         except FailedPrecondition as exc:
             raise CheckError("MIGRATION_SERVICE_REFUSED", exc.message) from exc
 

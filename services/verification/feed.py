@@ -31,6 +31,9 @@ RESYNC: Final = _Resync()
 
 Change = dict[str, Any] | _Resync
 
+# What asyncpg hands a notification callback as its connection.
+Listening = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
 
 class Subscription:
     """The changes of one verification, in commit order."""
@@ -121,9 +124,9 @@ class ChangeFeed:
                     subscription.put(RESYNC)
             self._wake_workers()
 
-    def _on_change(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _on_change(self, _conn: Listening, _pid: int, _channel: str, payload: object) -> None:
         try:
-            change = json.loads(payload)
+            change = json.loads(str(payload))
             verification_id = str(change["id"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed verification change notification")
@@ -131,7 +134,7 @@ class ChangeFeed:
         for subscription in self._subscribers.get(verification_id, ()):
             subscription.put(change)
 
-    def _on_job(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+    def _on_job(self, _conn: Listening, _pid: int, _channel: str, _payload: object) -> None:
         self._wake_workers()
 
     def _wake_workers(self) -> None:

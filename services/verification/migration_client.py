@@ -16,7 +16,7 @@ from sensei.migration.v1 import (
     schema_pb2,
     schema_pb2_grpc,
 )
-from services.verification.domain import SchemaDifference, SchemaRef
+from services.verification.schema_parity import SchemaDifference, SchemaRef
 from shared import protoconv
 from shared.auth import ServiceCredentials
 from shared.errors import DomainError, FailedPrecondition, NotFound, Unavailable

@@ -28,6 +28,9 @@ from shared.db import Connection
 CHANGES_CHANNEL = "sensei_verification_changes"
 JOBS_CHANNEL = "sensei_verification_jobs"
 
+# A fetched row, or the JSON of a row that a change notification carries.
+Row = asyncpg.Record | Mapping[str, Any]
+
 _SIGNING_KEYS_LOCK = 0x5E45E1_0002  # pg_advisory_xact_lock key of key rotation
 
 _VERIFICATION_COLUMNS = (
@@ -38,7 +41,7 @@ _VERIFICATION_COLUMNS = (
 )
 
 
-def verification_of(row: Mapping[str, Any]) -> Verification:
+def verification_of(row: Row) -> Verification:
     """A Verification from a row (or from the JSON a change notification carries)."""
     result = row.get("result")
     return Verification(
@@ -296,7 +299,7 @@ _CERTIFICATE_COLUMNS = (
 )
 
 
-def _certificate(row: Mapping[str, Any]) -> Certificate:
+def _certificate(row: Row) -> Certificate:
     return Certificate(
         id=row["id"],
         org_id=row["org_id"],
@@ -347,12 +350,10 @@ async def certificate(conn: Connection, org_id: str, certificate_id: str) -> Cer
 
 # --- signing keys ------------------------------------------------------------------------------
 
-_KEY_COLUMNS = (
-    "key_id, public_key_der, status, not_before, not_after, revoke_time, revoke_reason"
-)
+_KEY_COLUMNS = "key_id, public_key_der, status, not_before, not_after, revoke_time, revoke_reason"
 
 
-def _signing_key(row: Mapping[str, Any]) -> SigningKeyRecord:
+def _signing_key(row: Row) -> SigningKeyRecord:
     return SigningKeyRecord(
         key_id=row["key_id"],
         public_key_der=bytes(row["public_key_der"]),
@@ -369,7 +370,9 @@ async def lock_signing_keys(conn: Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _SIGNING_KEYS_LOCK)
 
 
-async def active_signing_key(conn: Connection, *, share_lock: bool = False) -> SigningKeyRecord | None:
+async def active_signing_key(
+    conn: Connection, *, share_lock: bool = False
+) -> SigningKeyRecord | None:
     """The key that signs new certificates; `share_lock` holds off rotation until commit."""
     row = await conn.fetchrow(
         f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE status = 'active'"
@@ -452,8 +455,3 @@ async def database_now(conn: Connection) -> datetime:
     """The database's clock (one clock for every replica's timestamps)."""
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
     return now
-
-
-def is_unique_violation(exc: BaseException) -> bool:
-    """Whether an error is a unique-constraint violation."""
-    return isinstance(exc, asyncpg.UniqueViolationError)
