@@ -46,7 +46,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy services shared devstack
+	$(VENV)/bin/mypy services shared devstack cli examples benchmarks
 
 clean:
 	rm -rf $(VENV) .sensei

@@ -1,0 +1,1 @@
+"""`sensei`: the operators' command-line client of the Sensei gRPC API (`python -m cli`)."""

@@ -1,0 +1,132 @@
+"""The connection side of a command: addresses, credentials, channels and call options."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import grpc
+
+from cli import session as sessions
+from cli.errors import CliError, ExitCode
+from sensei.org.v1 import auth_pb2, auth_pb2_grpc
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+async def exchange_api_key(
+    org_address: str, api_key: str, deadline_seconds: float
+) -> auth_pb2.ExchangeApiKeyResponse:
+    """Exchanges an API key for an access token at the org service."""
+    async with grpc.aio.insecure_channel(org_address) as channel:
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        response: auth_pb2.ExchangeApiKeyResponse = await auth.ExchangeApiKey(
+            auth_pb2.ExchangeApiKeyRequest(api_key=api_key), timeout=deadline_seconds
+        )
+        return response
+
+
+class Client:
+    """Everything a command needs to call the services; opened per command, closed after."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        address_flags: Mapping[str, str | None],
+        timeout: float,
+    ) -> None:
+        self.environ = environ
+        self.home: Path = sessions.home(environ)
+        self.timeout = timeout
+        self._flags = {name: value for name, value in address_flags.items() if value}
+        self._session: sessions.Session | None = None
+        self._session_loaded = False
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._token: str | None = None
+
+    def address(self, service: str) -> str:
+        """A service's address: its flag, else the login's, else SENSEI_<SVC>_ADDR, else default."""
+        if service in self._flags:
+            return self._flags[service]
+        stored = self._stored()
+        if stored is not None and service in stored.addresses:
+            return stored.addresses[service]
+        return sessions.env_address(service, self.environ)
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """A channel to a service (one per service per command)."""
+        if service not in self._channels:
+            self._channels[service] = grpc.aio.insecure_channel(
+                self.address(service),
+                options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+            )
+        return self._channels[service]
+
+    async def close(self) -> None:
+        """Closes every channel."""
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    async def token(self) -> str:
+        """An access token valid for a while; CliError(UNAUTHENTICATED) when there is none."""
+        if self._token is None:
+            self._token = await self._resolve_token()
+        return self._token
+
+    async def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata with the bearer token."""
+        return (("authorization", f"Bearer {await self.token()}"),)
+
+    async def claims(self) -> sessions.TokenClaims:
+        """The claims of the token this command uses."""
+        return sessions.claims_of(await self.token())
+
+    async def org_name(self) -> str:
+        """`organizations/{org}` of the caller; CliError for a service principal."""
+        org = (await self.claims()).org_name
+        if org is None:
+            raise CliError(
+                "a service account belongs to no organization: give full resource names "
+                "(organizations/{org}/…)",
+                ExitCode.USAGE,
+            )
+        return org
+
+    def _stored(self) -> sessions.Session | None:
+        if not self._session_loaded:
+            self._session = sessions.load(self.home)
+            self._session_loaded = True
+        return self._session
+
+    async def _resolve_token(self) -> str:
+        stored = self._stored()
+        if stored is not None and not stored.claims.expired():
+            return stored.token
+        if stored is not None and stored.api_key:
+            response = await self._exchange(stored.api_key)
+            self._session = stored.with_token(response.access_token)
+            sessions.save(self.home, self._session)
+            return self._session.token
+        from_env = self.environ.get("SENSEI_TOKEN", "")
+        if from_env and not sessions.claims_of(from_env).expired():
+            return from_env
+        api_key = self.environ.get("SENSEI_API_KEY", "")
+        if api_key:
+            return (await self._exchange(api_key)).access_token
+        if stored is not None:
+            expired_at = time.strftime(
+                "%Y-%m-%d %H:%M:%S UTC", time.gmtime(stored.claims.expires_at)
+            )
+            raise CliError(
+                f"the login token expired at {expired_at}: run `sensei login` again",
+                ExitCode.UNAUTHENTICATED,
+            )
+        raise CliError(
+            "not logged in: run `sensei login --api-key …` (or set SENSEI_API_KEY)",
+            ExitCode.UNAUTHENTICATED,
+        )
+
+    async def _exchange(self, api_key: str) -> auth_pb2.ExchangeApiKeyResponse:
+        return await exchange_api_key(self.address("org"), api_key, self.timeout)
