@@ -5,16 +5,20 @@ access rule, (2) runs the handler, and (3) maps what the handler raised onto a r
 `google.rpc.Status`: domain errors keep their code and details; a lost database or a
 downed dependency is UNAVAILABLE; anything else is a bug and becomes INTERNAL with a trace
 id that is logged with the stack. It works the same for unary and server-streaming calls.
+Every call's outcome (status code and duration) goes to the service's RPC metrics and, at
+DEBUG level, to the log, with the request id of the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -30,6 +34,7 @@ from shared.errors import (
     internal_status,
     to_status,
 )
+from shared.metrics import SERVER_STREAM, UNARY, RpcMetrics
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +58,37 @@ _ABORTED_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 _RETRYABLE_RPC_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
+# What a failed call is aborted with: code, details, trailing metadata.
+_Abort = tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]
+
 
 def current_request_id() -> str:
     """The id of the request being served (from `x-request-id` or generated)."""
     return _request_id.get()
 
 
+@contextlib.contextmanager
+def request_id_scope(request_id: str) -> Iterator[None]:
+    """Runs a block as part of request `request_id`: its logs and outgoing calls carry it.
+
+    For background work (job workers, relays) that wants one id per unit of work.
+    """
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Access control and error mapping around every handler of our services."""
 
-    def __init__(self, domain: str, access: AccessControl) -> None:
+    def __init__(
+        self, domain: str, access: AccessControl, metrics: RpcMetrics | None = None
+    ) -> None:
         self._domain = domain
         self._access = access
+        self._metrics = metrics
 
     async def intercept_service(
         self,
@@ -77,7 +101,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         if not self._access.governs(method):
             if method.startswith("/sensei."):
-                return _refusing_handler(handler, self._domain)
+                return self._refusing(method, handler)
             return handler  # health, reflection: public by design
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
@@ -92,18 +116,27 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
         # Our protos have no client-streaming RPCs; refuse rather than run unchecked.
-        return _refusing_handler(handler, self._domain)
+        return self._refusing(method, handler)
 
     def _unary(
         self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
     ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
             try:
                 await self._enter(method, request, context)
-                return await inner(request, context)
+                response = await inner(request, context)
+                code = context.code() or grpc.StatusCode.OK
+                return response
             except BaseException as exc:
-                await self._abort(method, exc, context)
+                failure = self._failure(method, exc)
+                code = failure[0] if failure else _outcome_of(exc, context)
+                if failure is not None:
+                    await context.abort(*failure)
                 raise
+            finally:
+                self._finish(method, UNARY, code, started)
 
         return handle
 
@@ -111,6 +144,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Any]
     ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
             try:
                 await self._enter(method, request, context)
                 result = inner(request, context)
@@ -119,9 +154,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         yield item
                 else:
                     await result
+                code = context.code() or grpc.StatusCode.OK
             except BaseException as exc:
-                await self._abort(method, exc, context)
+                failure = self._failure(method, exc)
+                code = failure[0] if failure else _outcome_of(exc, context)
+                if failure is not None:
+                    await context.abort(*failure)
                 raise
+            finally:
+                self._finish(method, SERVER_STREAM, code, started)
 
         return handle
 
@@ -134,19 +175,17 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         _request_id.set(metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
         await self._access.authorize(method, request, metadata, _peer_ip(context.peer()))
 
-    async def _abort(
-        self, method: str, exc: BaseException, context: grpc.aio.ServicerContext
-    ) -> None:
+    def _failure(self, method: str, exc: BaseException) -> _Abort | None:
+        """The status to abort with for what a handler raised; None when gRPC handles it."""
         if isinstance(exc, (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit)):
-            return
+            return None
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            return
+            return None
         error = _as_domain_error(exc)
         if error is not None:
             status = to_status(error, self._domain)
         elif isinstance(exc, NotImplementedError):
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
-            return
+            return (grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet", ())
         else:
             trace_id = uuid.uuid4().hex
             log.error(
@@ -158,7 +197,32 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
             status = internal_status(trace_id, self._domain)
         grpc_status = rpc_status.to_status(status)
-        await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
+        return (grpc_status.code, grpc_status.details, tuple(grpc_status.trailing_metadata))
+
+    def _finish(self, method: str, kind: str, code: grpc.StatusCode, started: float) -> None:
+        seconds = time.perf_counter() - started
+        if self._metrics is not None:
+            self._metrics.observe(method, kind, code, seconds)
+        log.debug("%s %s in %.1f ms", method, code.name, seconds * 1000)
+
+    def _refusing(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        error = PermissionDenied("this method has no access rule", reason="NO_ACCESS_RULE")
+        grpc_status = rpc_status.to_status(to_status(error, self._domain))
+        kind = UNARY if handler.unary_unary is not None else SERVER_STREAM
+
+        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            self._finish(method, kind, grpc_status.code, time.perf_counter())
+            await context.abort(
+                grpc_status.code, grpc_status.details, grpc_status.trailing_metadata
+            )
+
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                refuse, handler.request_deserializer, handler.response_serializer
+            )
+        return grpc.unary_stream_rpc_method_handler(
+            refuse, handler.request_deserializer, handler.response_serializer
+        )
 
 
 def _as_domain_error(exc: BaseException) -> DomainError | None:
@@ -175,20 +239,14 @@ def _as_domain_error(exc: BaseException) -> DomainError | None:
     return None
 
 
-def _refusing_handler(handler: grpc.RpcMethodHandler, domain: str) -> grpc.RpcMethodHandler:
-    error = PermissionDenied("this method has no access rule", reason="NO_ACCESS_RULE")
-
-    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        grpc_status = rpc_status.to_status(to_status(error, domain))
-        await context.abort(grpc_status.code, grpc_status.details, grpc_status.trailing_metadata)
-
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            refuse, handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.unary_stream_rpc_method_handler(
-        refuse, handler.request_deserializer, handler.response_serializer
-    )
+def _outcome_of(exc: BaseException, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    # The handler aborted by itself (its code is on the context), or the call was cancelled.
+    code: grpc.StatusCode | None = context.code()
+    if code is not None:
+        return code
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
 
 
 def _peer_ip(peer: str) -> str:

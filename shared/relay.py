@@ -23,7 +23,7 @@ import asyncpg
 import grpc
 
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
-from shared import protoconv
+from shared import client, protoconv
 from shared.auth import ServiceCredentials
 from shared.errors import DomainError
 from shared.outbox import NOTIFY_CHANNEL
@@ -71,7 +71,7 @@ def grpc_delivery(
     org_address: str, credentials: ServiceCredentials
 ) -> tuple[Deliver, Callable[[], Awaitable[None]]]:
     """A deliverer that calls `AuditService.AppendAuditEvents`, and its closer."""
-    channel = grpc.aio.insecure_channel(org_address)
+    channel = client.channel(org_address)
     stub = audit_pb2_grpc.AuditServiceStub(channel)
 
     async def deliver(events: Sequence[OutboxEvent]) -> None:

@@ -3,8 +3,9 @@
 `start(definition, config)` opens the service's database pool (after migrating its
 schema), lets the service register its servicers and background workers, and starts a
 `grpc.aio` server with the shared interceptor, the health service (per service and "")
-and server reflection. `main(definition)` runs it until SIGTERM/SIGINT, then shuts down
-gracefully: health turns NOT_SERVING first, in-flight calls get a grace period to finish.
+and server reflection, and serves its Prometheus metrics over HTTP (`shared.metrics`).
+`main(definition)` runs it until SIGTERM/SIGINT, then shuts down gracefully: health turns
+NOT_SERVING first, in-flight calls get a grace period to finish.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from shared.auth import (
     TokenVerifier,
     access_rules,
 )
-from shared.config import ServiceConfig
+from shared.config import ConfigError, ServiceConfig
 from shared.db import create_pool, migrate, service_migrations
 from shared.interceptor import ServiceInterceptor
 from shared.logs import configure_logging
+from shared.metrics import ServiceMetrics, default_port
 from shared.relay import Deliver, OutboxRelay, grpc_delivery
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ServiceContext:
-    """What a service's `setup` gets: config, database, and hooks to register its parts."""
+    """What a service's `setup` gets: config, database, and hooks to register its parts.
+
+    `metrics` is the service's Prometheus registry: add gauges read at scrape time with
+    `ctx.metrics.gauge(name, help, read)` or register any prometheus_client metric on
+    `ctx.metrics.registry` (see shared/metrics.py).
+    """
 
     config: ServiceConfig
     pool: asyncpg.Pool
@@ -56,6 +63,7 @@ class ServiceContext:
     relay: OutboxRelay | None = None
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
     def add_servicer(
         self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any
@@ -92,6 +100,7 @@ class RunningService:
     health: health.aio.HealthServicer
     context: ServiceContext
     port: int
+    metrics_port: int = 0
 
     @property
     def address(self) -> str:
@@ -112,6 +121,7 @@ class RunningService:
                 await cleanup()
             except Exception:
                 log.exception("cleanup of %s failed", self.definition.name)
+        await self.context.metrics.close()
         await self.context.pool.close()
 
 
@@ -131,10 +141,12 @@ def server_options(config: ServiceConfig) -> list[tuple[str, Any]]:
 
 async def start(definition: ServiceDefinition, config: ServiceConfig) -> RunningService:
     """Migrates the schema, wires the service and starts serving; returns when SERVING."""
+    metrics_port, metrics_port_is_default = _metrics_port(config)
     async with _connection(config.database_url) as conn:
         await migrate(conn, config.db_schema, service_migrations(definition.package_dir))
     pool = await create_pool(config.database_url, config.db_schema)
     context = ServiceContext(config=config, pool=pool)
+    context.metrics.watch_pool(pool)
     try:
         await definition.setup(context)
         if context.key_source is None:
@@ -145,8 +157,9 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         access = AccessControl(
             access_rules(definition.service_names), TokenVerifier(context.key_source)
         )
+        context.metrics.rpcs.initialize(definition.service_names)
         server = grpc.aio.server(
-            interceptors=[ServiceInterceptor(config.domain, access)],
+            interceptors=[ServiceInterceptor(config.domain, access, context.metrics.rpcs)],
             options=server_options(config),
         )
         for add_to_server, servicer in context.servicers:
@@ -158,6 +171,9 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         if port == 0:
             raise OSError(f"cannot listen on {config.host}:{config.port}")
         await server.start()
+        metrics_port = _serve_metrics(
+            context.metrics, config, metrics_port, metrics_port_is_default
+        )
         for name in ("", *definition.service_names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     except BaseException:
@@ -166,10 +182,42 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         for cleanup in reversed(context.cleanups):
             with contextlib.suppress(Exception):
                 await cleanup()
+        await context.metrics.close()
         await pool.close()
         raise
-    log.info("%s serving on %s:%d", definition.name, config.host, port)
-    return RunningService(definition, config, server, health_servicer, context, port)
+    log.info(
+        "%s serving on %s:%d (metrics on port %d)", definition.name, config.host, port, metrics_port
+    )
+    return RunningService(
+        definition, config, server, health_servicer, context, port, metrics_port=metrics_port
+    )
+
+
+def _metrics_port(config: ServiceConfig) -> tuple[int, bool]:
+    """`SENSEI_<SVC>_METRICS_PORT`, and whether it is the default (gRPC port + 1000)."""
+    raw = config.setting("METRICS_PORT")
+    if raw is None or raw == "":
+        return default_port(config.port), True
+    try:
+        return int(raw), False
+    except ValueError:
+        raise ConfigError(
+            f"SENSEI_{config.service.upper()}_METRICS_PORT must be an integer, got {raw!r}"
+        ) from None
+
+
+def _serve_metrics(
+    metrics: ServiceMetrics, config: ServiceConfig, port: int, is_default: bool
+) -> int:
+    # A taken default port must not keep a service down; a configured one must be free.
+    try:
+        return metrics.serve(config.host, port)
+    except OSError:
+        if not is_default:
+            raise
+    actual = metrics.serve(config.host, 0)
+    log.warning("metrics port %d is taken; serving metrics on port %d instead", port, actual)
+    return actual
 
 
 def _start_relay(definition: ServiceDefinition, config: ServiceConfig, ctx: ServiceContext) -> None:
@@ -179,8 +227,19 @@ def _start_relay(definition: ServiceDefinition, config: ServiceConfig, ctx: Serv
         deliver, close_channel = grpc_delivery(config.address_of("org"), credentials)
         ctx.on_close(close_channel)
         ctx.on_close(credentials.close)
-    ctx.relay = OutboxRelay(ctx.pool, config.database_url, deliver, service=definition.name)
-    ctx.run_in_background(ctx.relay.run(), name=f"{definition.name}-audit-relay")
+    relay = OutboxRelay(ctx.pool, config.database_url, deliver, service=definition.name)
+    ctx.relay = relay
+    ctx.run_in_background(relay.run(), name=f"{definition.name}-audit-relay")
+    ctx.metrics.gauge(
+        "sensei_audit_outbox_backlog",
+        "Audit events in the outbox, waiting to be delivered to the org service.",
+        relay.pending,
+    )
+    ctx.metrics.counter(
+        "sensei_audit_events_relayed",
+        "Audit events this process delivered from its outbox.",
+        lambda: relay.delivered,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -199,7 +258,10 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"{definition.name} serving on {running.address}", flush=True)
+    print(
+        f"{definition.name} serving on {running.address} (metrics on port {running.metrics_port})",
+        flush=True,
+    )
     await stop.wait()
     log.info("%s shutting down (grace %.1fs)", definition.name, config.grace_seconds)
     await running.stop()

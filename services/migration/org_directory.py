@@ -16,6 +16,7 @@ import grpc
 
 from sensei.org.v1 import organization_pb2, organization_pb2_grpc
 from services.migration.domain import Plan
+from shared import client
 from shared.auth import ServiceCredentials
 from shared.errors import NotFound, Unavailable
 
@@ -70,7 +71,7 @@ class OrgDirectory:
 
     async def _fetch(self, org_id: str) -> OrgInfo:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._address, options=_CHANNEL_OPTIONS)
+            self._channel = client.channel(self._address, options=_CHANNEL_OPTIONS)
         stub = organization_pb2_grpc.OrganizationServiceStub(self._channel)
         name = f"organizations/{org_id}"
         try:

@@ -17,7 +17,7 @@ from sensei.migration.v1 import (
     schema_pb2_grpc,
 )
 from services.verification.schema_parity import SchemaDifference, SchemaRef
-from shared import protoconv
+from shared import client, protoconv
 from shared.auth import ServiceCredentials
 from shared.errors import DomainError, FailedPrecondition, NotFound, Unavailable
 
@@ -41,7 +41,7 @@ class MigrationClient:
         self,
     ) -> tuple[migration_pb2_grpc.MigrationServiceStub, schema_pb2_grpc.SchemaServiceStub]:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._address)
+            self._channel = client.channel(self._address)
         return (
             migration_pb2_grpc.MigrationServiceStub(self._channel),
             schema_pb2_grpc.SchemaServiceStub(self._channel),

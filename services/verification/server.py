@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sensei.verification.v1 import verification_pb2_grpc
+from services.verification import store
 from services.verification.certificates import Keyring
 from services.verification.checks import CheckRunner
 from services.verification.domain import JobPolicy
@@ -81,6 +82,11 @@ async def setup(ctx: ServiceContext) -> None:
         verification_pb2_grpc.add_VerificationServiceServicer_to_server,
         VerificationServicer(verifications, signing),
     )
+    ctx.metrics.gauge(
+        "sensei_verification_jobs_pending",
+        "Verification jobs queued or running.",
+        lambda: _pending_jobs(ctx),
+    )
     runner = CheckRunner(migrations, connect_timeout_seconds=connect_timeout)
     for index in range(workers):
         worker = Worker(ctx.pool, runner, signing, policy, new_worker_id(index))
@@ -93,3 +99,8 @@ DEFINITION = ServiceDefinition(
     package_dir=Path(__file__).parent,
     setup=setup,
 )
+
+
+async def _pending_jobs(ctx: ServiceContext) -> int:
+    async with ctx.pool.acquire() as conn:
+        return await store.count_pending_jobs(conn)

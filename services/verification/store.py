@@ -455,3 +455,9 @@ async def database_now(conn: Connection) -> datetime:
     """The database's clock (one clock for every replica's timestamps)."""
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
     return now
+
+
+async def count_pending_jobs(conn: Connection) -> int:
+    """Jobs queued or running (the queue depth metric)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM jobs WHERE state <> 'done'")
+    return count

@@ -124,6 +124,7 @@ class Suite:
         for name, port in self._ports.items():
             env[f"SENSEI_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
             env[f"SENSEI_{name.upper()}_PORT"] = str(port)
+            env[f"SENSEI_{name.upper()}_METRICS_PORT"] = "0"
         env.update(self.env)
         env.update(extra or {})
         return env
