@@ -26,11 +26,13 @@ async def record(
     resource_id: str,
     org_id: str,
     details: dict[str, Any] | None = None,
+    actor: str | None = None,
 ) -> str:
     """Records an audit event of the current caller inside the caller's transaction.
 
     Returns the event id. `action` reads like `migration.start`; `details` must not
-    contain secrets.
+    contain secrets. `actor` names who acted when no caller does (a background worker,
+    e.g. `services/verification`).
     """
     principal = current_principal_or_none()
     event_id = str(uuid.uuid4())
@@ -40,7 +42,7 @@ async def record(
         event_id,
         org_id,
         principal.user_id if principal else None,
-        principal.subject if principal else "anonymous",
+        actor or (principal.subject if principal else "anonymous"),
         action,
         resource_type,
         resource_id,

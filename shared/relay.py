@@ -25,7 +25,8 @@ import grpc
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
 from shared import client, protoconv
 from shared.auth import ServiceCredentials
-from shared.errors import DomainError
+from shared.db import Connection
+from shared.errors import DomainError, InvalidArgument
 from shared.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class OutboxRelay:
         self._max_backoff = max_backoff_seconds
         self._wake = asyncio.Event()
         self.delivered = 0
+        self.dead = 0
 
     async def run(self) -> None:
         """Relays until cancelled."""
@@ -142,7 +144,8 @@ class OutboxRelay:
             rows = await conn.fetch(
                 "SELECT position, event_id::text, org_id::text, user_id::text, actor, action,"
                 " resource_type, resource_id, ip_address, details::text, occurred_at"
-                " FROM audit_outbox ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " FROM audit_outbox WHERE dead_at IS NULL"
+                " ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
@@ -163,18 +166,49 @@ class OutboxRelay:
                 )
                 for row in rows
             ]
-            await self._deliver(events)
+            positions = [row["position"] for row in rows]
+            try:
+                await self._deliver(events)
+                delivered = positions
+            except Exception as exc:
+                if not _rejected(exc):
+                    raise
+                delivered = await self._deliver_one_by_one(conn, events, positions)
             await conn.execute(
-                "DELETE FROM audit_outbox WHERE position = ANY($1::bigint[])",
-                [row["position"] for row in rows],
+                "DELETE FROM audit_outbox WHERE position = ANY($1::bigint[])", delivered
             )
-        self.delivered += len(events)
+        self.delivered += len(delivered)
         return len(events)
+
+    async def _deliver_one_by_one(
+        self, conn: Connection, events: Sequence[OutboxEvent], positions: Sequence[int]
+    ) -> list[int]:
+        # The batch was refused as invalid: find the culprits, deliver the rest.
+        delivered: list[int] = []
+        for event, position in zip(events, positions, strict=True):
+            try:
+                await self._deliver([event])
+            except Exception as exc:
+                if not _rejected(exc):
+                    raise
+                log.error("audit relay: event %s refused, set aside: %s", event.event_id, exc)
+                await conn.execute(
+                    "UPDATE audit_outbox SET dead_at = now(), attempts = attempts + 1,"
+                    " last_error = $2 WHERE position = $1",
+                    position,
+                    str(exc)[:2000],
+                )
+                self.dead += 1
+                continue
+            delivered.append(position)
+        return delivered
 
     async def pending(self) -> int:
         """How many events wait in the outbox."""
         async with self._pool.acquire() as conn:
-            count: int = await conn.fetchval("SELECT count(*) FROM audit_outbox")
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM audit_outbox WHERE dead_at IS NULL"
+            )
             return count
 
     async def _listen(self) -> asyncpg.Connection | None:
@@ -190,3 +224,10 @@ class OutboxRelay:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
+
+
+def _rejected(exc: BaseException) -> bool:
+    """Whether the audit log refused the events themselves (retrying cannot help)."""
+    if isinstance(exc, InvalidArgument):
+        return True
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.INVALID_ARGUMENT
