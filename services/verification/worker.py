@@ -19,7 +19,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -41,9 +41,13 @@ from services.verification.domain import (
 from services.verification.feed import ChangeFeed
 from services.verification.row_counts import ProgressCallback
 from services.verification.signing import SigningKeys
+from shared import outbox
+from shared.db import Connection
 from shared.errors import Unavailable
 
 log = logging.getLogger(__name__)
+
+WORKER_ACTOR = "services/verification"
 
 T = TypeVar("T")
 
@@ -112,6 +116,7 @@ class Worker:
             if lease is None:
                 return None
             verification = await store.start_verification(conn, lease.verification_id)
+            await _audit(conn, verification, "verification.start", {"attempt": lease.attempt})
         log.info(
             "worker %s claimed verification %s (attempt %d)",
             self.worker_id,
@@ -249,6 +254,12 @@ class Worker:
                 result=outcome.result,
                 certificate_id=certificate_id,
             )
+            await _audit(
+                conn,
+                verification,
+                "verification.finish",
+                {"status": status.value, "score": outcome.score, "certificate_id": certificate_id},
+            )
         log.info("verification %s %s (score %.4f)", verification.id, status.value, outcome.score)
 
     async def _fail(self, lease: Lease, verification: Verification, error: CheckError) -> None:
@@ -262,6 +273,12 @@ class Worker:
                 score=0.0,
                 result=error_result(verification.type, error.reason, error.message, error.details),
                 certificate_id=None,
+            )
+            await _audit(
+                conn,
+                verification,
+                "verification.finish",
+                {"status": "ERROR", "reason": error.reason},
             )
         log.info("verification %s ERROR: %s", verification.id, error.message)
 
@@ -286,3 +303,18 @@ class Worker:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2), self._pool.acquire() as conn:
                 await store.retry_job_later(conn, lease, 0.0, "worker shut down")
+
+
+async def _audit(
+    conn: Connection, verification: Verification, action: str, details: dict[str, Any]
+) -> None:
+    # Workers act for no caller: the service itself is the actor of these events.
+    await outbox.record(
+        conn,
+        action=action,
+        resource_type="verification",
+        resource_id=verification.id,
+        org_id=verification.org_id,
+        details=details,
+        actor=WORKER_ACTOR,
+    )
