@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,8 +269,6 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
 
 def main(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`."""
-    # weaviate-client's authlib import warns about httpx on every start; nothing to act on.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
     config = config_module.load(definition.name)
     configure_logging(config.log_level, definition.name)
     asyncio.run(serve(definition, config))
