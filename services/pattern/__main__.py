@@ -1,4 +1,4 @@
-"""`python -m services.pattern`: run the pattern service."""
+"""`python -m services.pattern`: run the pattern service (and its indexer) until SIGTERM."""
 
 from services.pattern.server import DEFINITION
 from shared.server import main

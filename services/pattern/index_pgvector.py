@@ -59,6 +59,7 @@ class PgvectorIndex:
         self._dimension = dimension
         self._extension_schema: str | None = None
         self._iterative_scan = False
+        self._ready = False
 
     @property
     def backend(self) -> Backend:
@@ -71,7 +72,12 @@ class PgvectorIndex:
         return self._dimension
 
     async def ensure_ready(self) -> None:
-        """Creates the extension, schema, table and indexes if absent; checks the dimension."""
+        """Creates the extension, schema, table and indexes if absent; checks the dimension.
+
+        Once it succeeded, later calls return at once (searches call it every time).
+        """
+        if self._ready:
+            return
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK_KEY)
             await self._load_extension(conn)
@@ -84,6 +90,7 @@ class PgvectorIndex:
                 await self._create_table(conn)
             elif found != self._dimension:
                 raise IndexDimensionMismatch(expected=self._dimension, found=found)
+        self._ready = True
 
     async def upsert(self, entries: Sequence[IndexEntry]) -> None:
         """Inserts or replaces the entries in one statement (the last of duplicate ids wins)."""
@@ -151,6 +158,7 @@ class PgvectorIndex:
             await self._load_extension(conn)
             await conn.execute(f"DROP TABLE IF EXISTS {self._relation}")
             await self._create_table(conn)
+        self._ready = True
 
     async def close(self) -> None:
         """Nothing to release: the pool belongs to the caller."""

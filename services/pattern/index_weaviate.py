@@ -3,10 +3,12 @@
 One collection (`SenseiPattern` by default) with self-provided vectors in
 one named vector, HNSW over cosine distance, and two text properties, `pattern_type` (for
 filtered search) and `fingerprint` (so an operator can tell objects apart). The object uuid
-is the pattern's embedding id. Calls stay within what DESIGN §8 lists: connect (REST meta and
-ready, gRPC health), collections over REST `/v1/schema`, single deletes over REST
-`/v1/objects`, batches over gRPC `BatchObjects` and `BatchDelete`, queries over gRPC `Search`.
-Any failure to reach Weaviate surfaces as `shared.errors.Unavailable` (retryable).
+is the pattern's embedding id. Calls stay within what DESIGN §8 lists: connect (REST meta, then
+our own readiness check, REST ready; the client's init checks are off because they would also
+ask pypi.org for its latest version), collections over REST `/v1/schema`, single deletes over
+REST `/v1/objects`, batches over gRPC `BatchObjects` and `BatchDelete`, queries over gRPC
+`Search` (the first of which also proves gRPC reachable). Any failure to reach Weaviate
+surfaces as `shared.errors.Unavailable` (retryable), after at most `timeout_seconds`.
 """
 
 from __future__ import annotations
@@ -274,9 +276,16 @@ class WeaviateIndex:
                     timeout=Timeout(init=timeout, query=timeout, insert=timeout),
                     grpc_config=GrpcConfig(channel_options=_RECONNECT_QUICKLY),
                 ),
+                # The client's own checks would also ask pypi.org for its latest version;
+                # we talk to nothing outside our stack, and check readiness ourselves.
+                skip_init_checks=True,
             )
         if not self._client.is_connected():
-            await self._client.connect()
+            await self._client.connect()  # GET /v1/meta
+            if not await self._client.is_ready():  # GET /v1/.well-known/ready
+                raise Unavailable(
+                    "vector index (Weaviate) is not ready", reason="VECTOR_INDEX_UNAVAILABLE"
+                )
         return self._client
 
     async def _drop_client(self) -> None:

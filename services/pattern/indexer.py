@@ -1,0 +1,237 @@
+"""Keeps the vector index in step with PostgreSQL, and rebuilds it on request.
+
+Writes mark patterns pending and queue deletions, then NOTIFY at commit. The indexer wakes
+(or polls every `poll_seconds`), and under a PostgreSQL advisory lock (one indexer at a
+time across replicas, so a push and a deletion of the same vector cannot interleave)
+writes pending patterns to the index in batches, then performs queued deletions. A
+pattern is marked indexed only if the revision written is still its current one; one
+changed meanwhile stays pending for the next pass. While the index is down, passes fail
+and are retried with exponential backoff: nothing is lost, writes go on, and the indexer
+catches up when the index is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.pattern import store
+from services.pattern.embedder import FeatureHashingEmbedder, NothingToEmbed
+from services.pattern.index import (
+    IndexDimensionMismatch,
+    IndexEntry,
+    IndexWriteFailed,
+    VectorIndex,
+)
+from services.pattern.store import IndexWork
+from shared.db import Connection
+from shared.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+# What a failed pass may raise besides bugs: the index or the database being unreachable,
+# a refused write, or an index of another dimension (until ReindexPatterns resets it).
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    DomainError,
+    IndexWriteFailed,
+    IndexDimensionMismatch,
+)
+
+
+@dataclass(frozen=True)
+class ReindexProgress:
+    """Where a rebuild stands."""
+
+    phase: str  # CLEARING, INDEXING or DONE
+    total: int
+    indexed: int
+
+
+class Indexer:
+    """The background loop that pushes pending patterns and deletions to the index."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str,
+        index: VectorIndex,
+        embedder: FeatureHashingEmbedder,
+        *,
+        batch_size: int = 200,
+        poll_seconds: float = 5.0,
+        min_backoff_seconds: float = 0.1,
+        max_backoff_seconds: float = 10.0,
+    ) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._index = index
+        self._embedder = embedder
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._min_backoff = min_backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Indexes until cancelled."""
+        listener = await self._listen()
+        backoff = self._min_backoff
+        try:
+            while True:
+                try:
+                    await self.catch_up()
+                except RETRYABLE_ERRORS as exc:
+                    log.warning("pattern indexer: pass failed, retrying in %.2fs: %s", backoff, exc)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+                    if listener is None or listener.is_closed():
+                        listener = await self._listen()
+                    continue
+                backoff = self._min_backoff
+                await self._sleep(self._poll_seconds)
+        finally:
+            if listener is not None and not listener.is_closed():
+                await listener.close()
+
+    async def catch_up(self) -> int:
+        """One pass: every pending pattern, then every queued deletion. Returns how many
+        patterns were indexed (0 as well when another replica holds the lock)."""
+        async with self._pool.acquire() as conn:
+            if not await store.try_lock_indexer(conn):
+                return 0
+            try:
+                await self._index.ensure_ready()
+                indexed = 0
+                async for written in self._push_pending(conn):
+                    indexed += written
+                await self._perform_deletions(conn)
+                return indexed
+            finally:
+                await _unlock(conn)
+
+    async def rebuild(self) -> AsyncIterator[ReindexProgress]:
+        """Empties the index and writes every pattern again, yielding progress.
+
+        Patterns are marked pending first, so a rebuild that stops early (index down, call
+        cancelled) leaves the rest to the background loop rather than out of the index.
+        """
+        async with self._pool.acquire() as conn:
+            await store.lock_indexer(conn)
+            try:
+                async with conn.transaction():
+                    total = await store.mark_all_pending(conn)
+                yield ReindexProgress("CLEARING", total, 0)
+                await self._index.reset()
+                indexed = 0
+                yield ReindexProgress("INDEXING", total, indexed)
+                async for written in self._push_pending(conn):
+                    indexed += written
+                    yield ReindexProgress("INDEXING", total, indexed)
+                await self._perform_deletions(conn)
+                yield ReindexProgress("DONE", total, indexed)
+            finally:
+                await _unlock(conn)
+
+    async def _push_pending(self, conn: Connection) -> AsyncIterator[int]:
+        """Writes pending patterns batch by batch; yields how many each batch marked indexed."""
+        after = None
+        while True:
+            work, after = await store.pending_work(conn, after=after, limit=self._batch_size)
+            if not work:
+                return
+            ready, stale = await self._fit_dimension(conn, work)
+            await self._index.upsert(
+                [
+                    IndexEntry(
+                        item.embedding_id, item.embedding, item.pattern_type, item.fingerprint
+                    )
+                    for item in ready
+                ]
+            )
+            async with conn.transaction():
+                written = await store.mark_indexed(conn, ready)
+                await store.mark_stale(conn, stale)
+            yield written
+
+    async def _fit_dimension(
+        self, conn: Connection, work: Sequence[IndexWork]
+    ) -> tuple[list[IndexWork], list[IndexWork]]:
+        """Splits work into what the index takes and what it cannot: vectors of another
+        dimension (the setting changed) are embedded again from their text when they have
+        one, and are stale otherwise."""
+        ready: list[IndexWork] = []
+        stale: list[IndexWork] = []
+        for item in work:
+            if len(item.embedding) == self._index.dimension:
+                ready.append(item)
+                continue
+            embedding = self._embed_again(item)
+            if embedding is None:
+                stale.append(item)
+                continue
+            await store.replace_embedding(conn, item, embedding)
+            ready.append(
+                IndexWork(
+                    item.pattern_id,
+                    item.embedding_id,
+                    item.fingerprint,
+                    item.pattern_type,
+                    embedding,
+                    item.source_text,
+                    item.index_revision,
+                )
+            )
+        if stale:
+            log.warning(
+                "pattern indexer: %d patterns have vectors of another dimension than %d and no"
+                " text to embed again; they stay out of the index until upserted with a vector",
+                len(stale),
+                self._index.dimension,
+            )
+        return ready, stale
+
+    def _embed_again(self, item: IndexWork) -> tuple[float, ...] | None:
+        if item.source_text is None:
+            return None
+        try:
+            return self._embedder.embed(item.source_text)
+        except NothingToEmbed:
+            return None
+
+    async def _perform_deletions(self, conn: Connection) -> None:
+        while True:
+            queued = await store.queued_deletions(conn, self._batch_size)
+            if not queued:
+                return
+            await self._index.delete([deletion.embedding_id for deletion in queued])
+            await store.forget_deletions(conn, queued)
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        # A dedicated connection: a pooled one would lose its LISTEN when returned.
+        try:
+            listener: asyncpg.Connection = await asyncpg.connect(self._dsn)
+            await listener.add_listener(store.INDEX_CHANNEL, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return None
+        return listener
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+
+async def _unlock(conn: Connection) -> None:
+    # After a cancelled or failed query the connection may refuse even this, and the
+    # original error (or the cancellation) must win; the pool resets the connection on
+    # release, which drops session locks too.
+    with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+        await store.unlock_indexer(conn)
