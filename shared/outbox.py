@@ -14,6 +14,10 @@ from typing import Any
 from shared.auth import current_peer_ip, current_principal_or_none
 from shared.db import Connection
 
+# The audit chain of actions that belong to no organization (service accounts acting on
+# platform-wide resources: patterns, signing keys). Only service principals can read it.
+PLATFORM_ORG_ID = "00000000-0000-0000-0000-000000000000"
+
 # Woken relays deliver at once; the notification is sent when the transaction commits.
 NOTIFY_CHANNEL = "sensei_audit_outbox"
 
@@ -24,14 +28,15 @@ async def record(
     action: str,
     resource_type: str,
     resource_id: str,
-    org_id: str,
+    org_id: str | None,
     details: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> str:
     """Records an audit event of the current caller inside the caller's transaction.
 
     Returns the event id. `action` reads like `migration.start`; `details` must not
-    contain secrets. `actor` names who acted when no caller does (a background worker,
+    contain secrets. `org_id` None files the event in the platform chain
+    (`PLATFORM_ORG_ID`). `actor` names who acted when no caller does (a background worker,
     e.g. `services/verification`).
     """
     principal = current_principal_or_none()
@@ -40,7 +45,7 @@ async def record(
         "INSERT INTO audit_outbox (event_id, org_id, user_id, actor, action, resource_type,"
         " resource_id, ip_address, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
         event_id,
-        org_id,
+        org_id or PLATFORM_ORG_ID,
         principal.user_id if principal else None,
         actor or (principal.subject if principal else "anonymous"),
         action,

@@ -31,8 +31,6 @@ from shared.errors import FieldViolation, InvalidArgument
 GENESIS_HASH = "0" * 64
 HASH_VERSION = 1
 CHECKPOINT_TYPE = "sensei.audit.checkpoint.v1"
-# Actions that belong to no organization (service accounts, token signing keys).
-PLATFORM_ORG_ID = "00000000-0000-0000-0000-000000000000"
 
 MAX_BATCH = 1000
 MAX_ACTOR = 256

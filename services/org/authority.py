@@ -15,12 +15,12 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.org import domain, store
-from services.org.audit_chain import PLATFORM_ORG_ID
 from services.org.domain import ServiceAccount
 from services.org.tokens import AccessToken, Jwk, SigningKey, TokenSigner, jwk_of
 from shared import outbox
 from shared.db import Connection
 from shared.errors import Unauthenticated
+from shared.outbox import PLATFORM_ORG_ID
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ answer only with patterns that still exist in PostgreSQL.
 
 Audit: every write records an event in the same transaction (shared outbox). Patterns
 belong to no organization, so a user's event goes to the user's own organization's audit
-log. A service principal (an agent worker) has no organization, and the audit log is per
-organization, so its writes are not audited there: they are logged, and the pattern keeps
-the subject of its last writer (`patterns.updated_by`).
+log; a service principal's (an agent worker's) goes to the platform chain
+(`shared.outbox.PLATFORM_ORG_ID`), which only service principals can read. The pattern
+also keeps the subject of its last writer (`patterns.updated_by`).
 """
 
 from __future__ import annotations
@@ -303,16 +303,12 @@ async def _audit(conn: Connection, action: str, pattern: Pattern, details: dict[
 async def _record(
     conn: Connection, action: str, resource_type: str, resource_id: str, details: dict[str, Any]
 ) -> None:
-    principal = current_principal()
-    if principal.org_id is None:
-        # See the module docstring: the audit log is per organization.
-        log.info("audit: %s of %s by %s %s", action, resource_id, principal.subject, details)
-        return
+    # A user's event goes to their organization's chain; a service's to the platform chain.
     await outbox.record(
         conn,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        org_id=principal.org_id,
+        org_id=current_principal().org_id,
         details=details,
     )

@@ -251,20 +251,14 @@ class SigningKeys:
 async def _audit(conn: Connection, *, action: str, key_id: str, details: dict[str, Any]) -> None:
     """Records a key event in the caller's organization's audit log.
 
-    Signing keys belong to no organization; a user's event goes to their own organization.
-    A service principal has none, so its event is only logged (see docs/certificates.md).
+    Signing keys belong to no organization; a user's event goes to their own organization,
+    a service principal's to the platform chain (see docs/certificates.md).
     """
-    principal = current_principal()
-    if principal.org_id is None:
-        log.info(
-            "audit: %s of %s by %s %s", action, signing_key_name(key_id), principal.subject, details
-        )
-        return
     await outbox.record(
         conn,
         action=action,
         resource_type="signing_key",
         resource_id=signing_key_name(key_id),
-        org_id=principal.org_id,
+        org_id=current_principal().org_id,
         details=details,
     )

@@ -187,6 +187,14 @@ class Deployment:
         finally:
             await conn.close()
 
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """The rows a query returns."""
+        conn = await self.db()
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
     async def index_ids(self) -> set[str]:
         """The embedding ids the vector index holds."""
         if self.backend == "pgvector":

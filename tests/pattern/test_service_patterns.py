@@ -9,6 +9,7 @@ import grpc
 
 from sensei.pattern.v1 import pattern_pb2
 from services.pattern.index import embedding_id_for
+from shared.outbox import PLATFORM_ORG_ID
 from tests.harness import error_info
 
 from .conftest import Deployment, eventually, rpc_error, unique, vector
@@ -257,17 +258,21 @@ async def test_user_writes_are_audited_in_their_organization(deployment: Deploym
         await conn.close()
 
 
-async def test_service_writes_are_not_in_any_organization_audit_log(
+async def test_service_writes_are_audited_on_the_platform_chain(
     deployment: Deployment,
 ) -> None:
-    created = (await deployment.upsert(unique("unaudited"), values=vector(1.0))).pattern
+    created = (await deployment.upsert(unique("platform"), values=vector(1.0))).pattern
     await deployment.upsert(created.fingerprint, "", metadata={"changed": True})
-    queued = await deployment.fetchval(
-        "SELECT count(*) FROM audit_outbox WHERE resource_id = $1", created.id
-    )
-    logged = await deployment.fetchval(
-        "SELECT count(*) FROM org.audit_logs WHERE resource_id = $1", created.id
-    )
-    assert (queued, logged) == (0, 0)
+    chains: list[str] = []
+    for _ in range(400):  # bounded wait for the relay; no timing is asserted
+        rows = await deployment.fetch(
+            "SELECT org_id::text FROM org.audit_logs WHERE resource_id = $1 ORDER BY seq",
+            created.id,
+        )
+        chains = [row["org_id"] for row in rows]
+        if len(chains) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert chains == [PLATFORM_ORG_ID, PLATFORM_ORG_ID]
     writer = await deployment.fetchval("SELECT updated_by FROM patterns WHERE id = $1", created.id)
     assert writer.startswith("serviceAccounts/")
