@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import grpc
 
+from devstack.postgres import free_port
 from sensei.org.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -26,7 +27,6 @@ from sensei.org.v1 import (
     user_pb2,
     user_pb2_grpc,
 )
-from devstack.postgres import free_port
 from shared import config as config_module
 from shared.server import RunningService, ServiceDefinition, start
 
