@@ -18,7 +18,7 @@ import asyncio
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -28,6 +28,7 @@ from services.verification.row_counts import (
     quote_identifier,
     tables_to_compare,
 )
+from services.verification.table_results import PerTableResult
 
 Key = tuple[str, ...]
 
@@ -150,35 +151,10 @@ class TableChecksum:
 
 
 @dataclass(frozen=True)
-class ChecksumResult:
+class ChecksumResult(PerTableResult[TableChecksum]):
     """CHECKSUM outcome: one check per table."""
 
-    tables: tuple[TableChecksum, ...]
-
-    @property
-    def checks_total(self) -> int:
-        """Number of checks (tables)."""
-        return len(self.tables)
-
-    @property
-    def checks_passed(self) -> int:
-        """Number of tables whose contents matched."""
-        return sum(1 for table in self.tables if table.matched)
-
-    @property
-    def score(self) -> float:
-        """Share of matching tables; 1.0 when there was nothing to compare."""
-        return self.checks_passed / self.checks_total if self.tables else 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the verification's result)."""
-        return {
-            "type": "CHECKSUM",
-            "checks_total": self.checks_total,
-            "checks_passed": self.checks_passed,
-            "score": self.score,
-            "tables": [table.to_dict() for table in self.tables],
-        }
+    kind: ClassVar[str] = "CHECKSUM"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
+
+from services.verification.table_results import PerTableResult
 
 # Called with (tables_done, tables_total) after each table; the worker persists it as progress.
 ProgressCallback = Callable[[int, int], Awaitable[None]]
@@ -107,35 +109,10 @@ class TableRowCount:
 
 
 @dataclass(frozen=True)
-class RowCountResult:
+class RowCountResult(PerTableResult[TableRowCount]):
     """ROW_COUNT outcome: one check per table."""
 
-    tables: tuple[TableRowCount, ...]
-
-    @property
-    def checks_total(self) -> int:
-        """Number of checks (tables)."""
-        return len(self.tables)
-
-    @property
-    def checks_passed(self) -> int:
-        """Number of tables whose counts matched."""
-        return sum(1 for table in self.tables if table.matched)
-
-    @property
-    def score(self) -> float:
-        """Share of matching tables; 1.0 when there was nothing to compare."""
-        return self.checks_passed / self.checks_total if self.tables else 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the verification's result)."""
-        return {
-            "type": "ROW_COUNT",
-            "checks_total": self.checks_total,
-            "checks_passed": self.checks_passed,
-            "score": self.score,
-            "tables": [table.to_dict() for table in self.tables],
-        }
+    kind: ClassVar[str] = "ROW_COUNT"
 
 
 async def _count(connection: asyncpg.Connection, table: TableName, exists: bool) -> int | None:
