@@ -21,6 +21,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) protos-if-missing ## Benchmarks (not tests) -> benchmarks/RESULTS.md
+	$(PY) -m benchmarks
+
 protos: $(STAMP) ## Regenerate sensei/ from protos/
 	PYTHON=$(PY) scripts/gen_protos.sh
 

@@ -29,8 +29,9 @@ from services.pattern.index import (
 MAX_DIMENSION = 2000
 # Serializes DDL of concurrent replicas (arbitrary, fixed, unique to this table's setup).
 _DDL_LOCK_KEY = 0x5E45E1_0001
-# pgvector's default ef_search; raised to top_k so a search can return top_k rows.
-_MIN_EF_SEARCH = 40
+# The HNSW candidate list: pgvector's default (40) found about half of the true top 10 on
+# 5,000 vectors (make bench); 200 finds about 96% for roughly 1 ms more.
+_MIN_EF_SEARCH = 200
 _MAX_EF_SEARCH = 1000
 # Iterative index scans (which keep filtered searches from coming back short) need 0.8.0.
 _ITERATIVE_SCAN_VERSION = (0, 8, 0)
