@@ -30,6 +30,11 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: $(BENCH_STAMP) protos-if-missing ## Benchmarks (not tests) -> benchmarks/RESULTS.md
 	$(PY) -m benchmarks
 
+soak: $(STAMP) protos-if-missing ## Long reliability runs: load 32x400, 5 PostgreSQL restarts, 300 fuzz examples per RPC
+	mkdir -p .sensei
+	SENSEI_RELIABILITY_REPORT=.sensei/soak-report.jsonl $(PY) -m pytest -q -m soak tests/reliability
+	SENSEI_FUZZ_PROFILE=sensei-soak SENSEI_FUZZ_REPORT=.sensei/soak-fuzz.json $(PY) -m pytest -q tests/reliability/test_fuzz.py -k generated
+
 protos: $(STAMP) ## Regenerate sensei/ from protos/
 	PYTHON=$(PY) scripts/gen_protos.sh
 

@@ -33,6 +33,11 @@ class QuotaViolation:
     description: str
 
 
+# Bounds on what an error echoes back, so a status always fits in gRPC trailers.
+MAX_VIOLATIONS = 50
+MAX_TEXT = 200
+
+
 class DomainError(Exception):
     """Base of every error a caller may cause; carries what ErrorInfo needs."""
 
@@ -47,7 +52,7 @@ class DomainError(Exception):
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message[: 8 * MAX_TEXT]
         self.reason = reason or self.default_reason
         self.metadata: dict[str, str] = dict(metadata or {})
 
@@ -69,8 +74,14 @@ class InvalidArgument(DomainError):
         message: str | None = None,
         reason: str | None = None,
     ) -> None:
-        self.violations = list(violations)
-        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        # Capped so the status fits in gRPC's trailing metadata (16 KiB by default).
+        self.violations = [
+            FieldViolation(v.field[:MAX_TEXT], v.description[:MAX_TEXT], v.reason[:64])
+            for v in list(violations)[:MAX_VIOLATIONS]
+        ]
+        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations[:5])
+        if len(self.violations) > 5:
+            summary += f"; and {len(self.violations) - 5} more"
         super().__init__(message or f"invalid request: {summary}", reason=reason)
 
     @classmethod

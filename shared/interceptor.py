@@ -35,6 +35,7 @@ from shared.errors import (
     to_status,
 )
 from shared.metrics import SERVER_STREAM, UNARY, RpcMetrics
+from shared.requests import check_request, tolerant_deserializer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ _UNAVAILABLE_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
+    # A pooled connection caught mid-protocol by a server restart.
+    asyncpg.InternalClientError,
 )
 _ABORTED_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
@@ -106,13 +109,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=tolerant_deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._streaming(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=tolerant_deserializer(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         # Our protos have no client-streaming RPCs; refuse rather than run unchecked.
@@ -173,6 +176,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if isinstance(value, str)
         }
         _request_id.set(metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
+        # Before access control: its org check reads the request, which must be sound.
+        check_request(request)
         await self._access.authorize(method, request, metadata, _peer_ip(context.peer()))
 
     def _failure(self, method: str, exc: BaseException) -> _Abort | None:

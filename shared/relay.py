@@ -123,6 +123,7 @@ class OutboxRelay:
                     OSError,
                     asyncpg.PostgresError,
                     asyncpg.InterfaceError,
+                    asyncpg.InternalClientError,  # pooled connection caught by a restart
                     grpc.aio.AioRpcError,
                     DomainError,
                 ) as exc:
@@ -216,7 +217,12 @@ class OutboxRelay:
         try:
             listener: asyncpg.Connection = await asyncpg.connect(self._dsn)
             await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ):
             return None
         return listener
 

@@ -337,6 +337,11 @@ def check_token_quota(plan: Plan, used_this_month: int, *, subject: str) -> None
 # Agent executions
 
 
+# One execution's tokens: far above any model's, far below what would overflow monthly sums.
+MAX_TOKENS_PER_EXECUTION = 10**12
+MAX_DURATION_MS = 366 * 24 * 3600 * 1000
+
+
 def check_agent_completion(
     current: AgentExecutionStatus,
     new_status: AgentExecutionStatus | None,
@@ -352,10 +357,14 @@ def check_agent_completion(
     violations: list[FieldViolation] = []
     if new_status is None or new_status is AgentExecutionStatus.RUNNING:
         violations.append(FieldViolation("status", "must be SUCCEEDED, FAILED or CANCELLED"))
-    if tokens_used < 0:
-        violations.append(FieldViolation("tokens_used", "must not be negative"))
-    if duration_ms < 0:
-        violations.append(FieldViolation("duration_ms", "must not be negative"))
+    if not 0 <= tokens_used <= MAX_TOKENS_PER_EXECUTION:
+        violations.append(
+            FieldViolation("tokens_used", f"must be between 0 and {MAX_TOKENS_PER_EXECUTION:,}")
+        )
+    if not 0 <= duration_ms <= MAX_DURATION_MS:
+        violations.append(
+            FieldViolation("duration_ms", f"must be between 0 and {MAX_DURATION_MS:,} (a year)")
+        )
     violations += _text_violations("error_message", error_message, 0, MAX_REASON_LENGTH)
     if violations:
         raise InvalidInput(violations)

@@ -57,7 +57,12 @@ class ChangeHub:
                 try:
                     await self._connect()
                     break
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except (
+                    OSError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    asyncpg.InternalClientError,
+                ) as exc:
                     log.warning("change listener: reconnect failed (%s), retrying", exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
@@ -123,6 +128,11 @@ async def prune_changes_forever(pool: asyncpg.Pool) -> None:
             async with pool.acquire() as conn:
                 now = await store.transaction_time(conn)
                 await store.prune_changes(conn, now - CHANGE_RETENTION)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
             log.warning("pruning migration changes failed: %s", exc)
         await asyncio.sleep(PRUNE_EVERY_SECONDS)

@@ -40,6 +40,7 @@ RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a pooled connection caught by a server restart
     DomainError,
     IndexWriteFailed,
     IndexDimensionMismatch,

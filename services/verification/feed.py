@@ -116,7 +116,12 @@ class ChangeFeed:
                 try:
                     await self._connect()
                     break
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except (
+                    OSError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    asyncpg.InternalClientError,
+                ) as exc:
                     log.warning("verification change feed: reconnect failed: %s", exc)
                     await asyncio.sleep(self._reconnect_seconds)
             for subscribers in self._subscribers.values():

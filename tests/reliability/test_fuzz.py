@@ -196,31 +196,9 @@ async def serving(stack: Stack, server: str) -> bool:
     return bool(answer.status == SERVING)
 
 
-# Bugs the boundary sweep finds, by RPC (reported to the lead; remove an entry once fixed:
-# the xfail is strict). NUL: PostgreSQL text and jsonb cannot hold U+0000, so asyncpg raises
-# CharacterNotInRepertoireError / UntranslatableCharacterError, which the interceptor maps
-# to INTERNAL; such input should be INVALID_ARGUMENT.
-_NUL = "bug: U+0000 (NUL) in {} is INTERNAL (PostgreSQL refuses it), not INVALID_ARGUMENT"
-BOUNDARY_BUGS = {
-    "OrganizationService.CreateOrganization": _NUL.format("organization.settings"),
-    "OrganizationService.UpdateOrganization": _NUL.format("organization.settings"),
-    "AuditService.ListAuditLogs": _NUL.format("the action/resource_type/resource_id filters"),
-    "MigrationService.CreateMigration": _NUL.format("migration.display_name/description"),
-    "MigrationService.UpdateMigration": _NUL.format("migration.display_name/description"),
-    "MigrationService.FailMigration": _NUL.format("reason"),
-    "SchemaService.CreateSchema": _NUL.format("schema.metadata"),
-    "AgentExecutionService.StartAgentExecution": _NUL.format("agent_execution.input"),
-    "AgentExecutionService.CompleteAgentExecution": _NUL.format("output and error_message")
-    + "; and tokens_used near 2**63 is accepted, after which every completion in the"
-    " organization that month is INTERNAL (bigint out of range, services/migration/store.py"
-    " add_token_usage)",
-    "PatternService.UpsertPattern": _NUL.format("metadata and text"),
-    "UserService.CreateApiKey": (
-        "bug: an out-of-range api_key.expire_time (nanos 1e9 or -1, year 0 or 10000) is"
-        " INTERNAL: ValueError from Timestamp.ToDatetime in services/org/servicer.py"
-        " _expire_time; should be INVALID_ARGUMENT"
-    ),
-}
+# Bugs the boundary sweep finds, by RPC (strict xfail: remove an entry once fixed). Fixed so
+# far: NUL characters and out-of-range Timestamps (shared/requests.py), tokens_used overflow.
+BOUNDARY_BUGS: dict[str, str] = {}
 
 
 def _boundary_params() -> list[Any]:
@@ -344,15 +322,7 @@ async def test_undecodable_request_bytes_do_not_hurt_the_server(stack: Stack, ki
         assert await serving(stack, rpc.server)
 
 
-# Bug (reported): a request whose bytes do not parse fails with UNKNOWN ("Unexpected
-# <class 'google.protobuf.message.DecodeError'>: Error parsing message") instead of
-# INVALID_ARGUMENT. shared/interceptor.py hands the servicer's request_deserializer to gRPC
-# unwrapped, and gRPC turns a deserializer exception into UNKNOWN.
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: undecodable request bytes are UNKNOWN, not INVALID_ARGUMENT "
-    "(shared/interceptor.py passes handler.request_deserializer through unwrapped)",
-)
+# A request whose bytes do not parse is INVALID_ARGUMENT (shared/requests.py), not UNKNOWN.
 @pytest.mark.parametrize("kind", sorted(UNDECODABLE))
 async def test_undecodable_request_bytes_are_invalid_argument(stack: Stack, kind: str) -> None:
     wrong = {}
@@ -469,13 +439,6 @@ async def test_lists_refuse_negative_sizes_and_tampered_page_tokens(
     assert code in {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}, outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: CompleteAgentExecution accepts tokens_used = 2**63-1 (ENTERPRISE: no token"
-    " quota); every later completion in that organization and month is INTERNAL (bigint out"
-    " of range in services/migration/store.py add_token_usage). Suggested: cap tokens_used"
-    " (INVALID_ARGUMENT) and add with overflow checks.",
-)
 async def test_one_huge_token_count_does_not_break_later_completions(stack: Stack) -> None:
     _, owner = await stack.suite.new_org("ENTERPRISE")
     agents = stack.stub("migration", agent_execution_pb2_grpc.AgentExecutionServiceStub)
@@ -513,14 +476,6 @@ MANY_VIOLATIONS: dict[str, Callable[[World], Any]] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a request with thousands of violations gets a BadRequest listing each one;"
-    " the status trailer outgrows gRPC's 16 KiB metadata limit and the client sees"
-    " RESOURCE_EXHAUSTED ('received metadata size exceeds hard limit') with no rich status"
-    " instead of INVALID_ARGUMENT. Suggested: cap violations (e.g. 100) and echoed values"
-    " in shared/errors.py to_status.",
-)
 @pytest.mark.parametrize("rpc_id", sorted(MANY_VIOLATIONS))
 async def test_error_details_fit_in_the_clients_metadata_limit(
     stack: Stack, world: World, rpc_id: str
