@@ -119,11 +119,12 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
 class JwksKeySource:
     """Keys from the org service's `GetJwks`, cached; refetched on an unknown key id.
 
-    Refetches are rate-limited so a flood of tokens with made-up key ids cannot turn
-    into a flood of calls to the org service.
+    Refetches are spaced at least `min_refresh_seconds` apart, so a flood of tokens with
+    made-up key ids costs the org service at most one call per interval. A token of a key
+    that is really new (just rotated) waits for the next refetch instead of being refused.
     """
 
-    def __init__(self, org_address: str, *, min_refresh_seconds: float = 5.0) -> None:
+    def __init__(self, org_address: str, *, min_refresh_seconds: float = 0.5) -> None:
         self._address = org_address
         self._min_refresh = min_refresh_seconds
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
@@ -135,17 +136,22 @@ class JwksKeySource:
         key = self._keys.get(kid)
         if key is not None:
             return key
+        asked_at = time.monotonic()
         async with self._lock:
-            key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._fetched_at >= self._min_refresh:
-                await self._refresh()
-                key = self._keys.get(kid)
-        return key
+            if self._fetched_at >= asked_at:
+                # A refetch started after we asked already ran: its answer is current.
+                return self._keys.get(kid)
+            wait = self._fetched_at + self._min_refresh - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # spacing calls to the org service, not timing
+            await self._refresh()
+            return self._keys.get(kid)
 
     async def _refresh(self) -> None:
         if self._channel is None:
             self._channel = client.channel(self._address)
         stub = auth_pb2_grpc.AuthServiceStub(self._channel)
+        started = time.monotonic()
         try:
             response = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=5)
         except grpc.aio.AioRpcError as exc:
@@ -153,13 +159,14 @@ class JwksKeySource:
                 f"cannot fetch token keys from the org service: {exc.code().name}",
                 reason="JWKS_UNAVAILABLE",
             ) from None
-        self._fetched_at = time.monotonic()
         self._keys = {
             jwk.kid: public_key_from_jwk(
                 {"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "y": jwk.y, "kid": jwk.kid}
             )
             for jwk in response.keys
         }
+        # When the fetch began: it holds every key that existed by then.
+        self._fetched_at = started
 
     async def close(self) -> None:
         """Closes the channel to the org service."""

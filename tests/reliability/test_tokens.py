@@ -249,14 +249,6 @@ async def test_a_revoked_service_api_key_gets_no_service_token(stack: Stack) -> 
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a service that refreshed its JWKS less than 5 s ago (shared/auth.py"
-    " JwksKeySource, min_refresh_seconds) refuses tokens signed by a key rotated in since"
-    " with UNAUTHENTICATED TOKEN_UNKNOWN_KEY; an unknown-kid token every 5 s keeps the"
-    " window open after every rotation. Suggested: the org service publishes the next key"
-    " in GetJwks before it signs with it.",
-)
 async def test_tokens_of_a_freshly_rotated_key_are_accepted_at_once(stack: Stack) -> None:
     auth = stack.stub("org", auth_pb2_grpc.AuthServiceStub)
     probe = RPCS["MigrationService.ListMigrations"]
