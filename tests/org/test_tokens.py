@@ -17,6 +17,7 @@ from sensei.org.v1 import auth_pb2, organization_pb2
 from services.org.tokens import KeyVault, SigningKey
 from shared.auth import public_key_from_jwk
 from tests.harness import Suite, error_info
+from tests.harness.keys import active_token_signing_key
 from tests.org.conftest import Org, code_of, rpc_error
 
 
@@ -25,23 +26,11 @@ def _b64(data: bytes) -> str:
 
 
 async def _active_private_key(org: Org) -> tuple[str, ec.EllipticCurvePrivateKey]:
-    """The genuine active signing key (tests run with the development KEK)."""
     conn = await org.db()
     try:
-        row = await conn.fetchrow("SELECT * FROM token_signing_keys WHERE state = 'ACTIVE'")
+        return await active_token_signing_key(conn)
     finally:
         await conn.close()
-    assert row is not None
-    key = SigningKey(
-        kid=row["kid"],
-        public_key_der=bytes(row["public_key_der"]),
-        private_key_encrypted=bytes(row["private_key_encrypted"]),
-        kek_id=row["kek_id"],
-        state=row["state"],
-        created_at=row["created_at"],
-        retired_at=row["retired_at"],
-    )
-    return key.kid, KeyVault.from_setting(None).unseal(key)
 
 
 def _claims(org_id: str, **override: Any) -> dict[str, Any]:

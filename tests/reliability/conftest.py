@@ -113,31 +113,9 @@ async def identities(suite: Suite) -> dict[str, Identity]:
     }
 
 
-async def start_services(
-    suite: Suite, *services: str, env: Mapping[str, str] | None = None
-) -> None:
-    """`suite.start(...)`, again on a fresh port when one picked up front was taken.
-
-    The harness picks every port before starting anything (so each service knows the
-    others' addresses); an outgoing connection of this busy process may get one of those
-    ports first ("Failed to bind"). Services start in the order org, migration,
-    verification, pattern, and none calls one started after it, so a later one may move.
-    """
-    for attempt in range(3):
-        try:
-            await suite.start(*services, env=env)
-            return
-        except RuntimeError as exc:
-            if "Failed to bind" not in str(exc) or attempt == 2:
-                raise
-            for name in ALL_SERVICES:
-                if name not in suite.running:
-                    suite._ports.pop(name, None)  # a new port at the next try
-
-
 async def start_stack(suite: Suite, env: Mapping[str, str] | None = None) -> Stack:
     """Starts all four services of `suite` and makes callers of every role."""
-    await start_services(suite, *ALL_SERVICES, env={**STACK_ENV, **(env or {})})
+    await suite.start(*ALL_SERVICES, env={**STACK_ENV, **(env or {})})
     return Stack(suite, await identities(suite))
 
 

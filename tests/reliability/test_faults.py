@@ -42,7 +42,6 @@ from tests.reliability.conftest import (
     eventually,
     health_status,
     report_figures,
-    start_services,
 )
 from tests.reliability.messages import CONNECTION_CONFIG
 from tests.reliability.world import struct
@@ -186,7 +185,7 @@ async def test_a_postgres_restart_under_write_load_loses_no_acknowledged_write(
 ) -> None:
     suite = Suite(await _migrated_database(own_postgres), tmp_path)
     try:
-        await start_services(suite, *ALL_SERVICES, env=STACK_ENV)
+        await suite.start(*ALL_SERVICES, env=STACK_ENV)
         owner = await suite.owner()
         ledger = Ledger()
         deadline = time.monotonic() + 60 * restarts
@@ -355,7 +354,7 @@ async def test_with_org_down_the_other_services_keep_working_and_audit_arrives_o
 ) -> None:
     """Extends tests/org/test_audit_outage.py (migration only, sequential) to concurrent
     callers of migration, verification and pattern, and checks every write's event."""
-    await start_services(suite, *ALL_SERVICES, env=STACK_ENV)
+    await suite.start(*ALL_SERVICES, env=STACK_ENV)
     _, owner = await suite.new_org("ENTERPRISE")
     callers = [
         owner,

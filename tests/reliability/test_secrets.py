@@ -32,7 +32,6 @@ from tests.reliability.conftest import (
     audit_drained,
     audit_entries,
     eventually,
-    start_services,
 )
 from tests.reliability.world import struct
 
@@ -94,7 +93,7 @@ async def test_passwords_never_appear_in_logs_responses_audit_or_tables(
         "updated password": f"pw-new-{uuid.uuid4().hex}",
         "unreachable password": f"pw-down-{uuid.uuid4().hex}",
     }
-    await start_services(suite, "migration", "verification", env=STACK_ENV)
+    await suite.start("migration", "verification", env=STACK_ENV)
     owner = await suite.owner()
     service = await suite.service()
     md = owner.metadata

@@ -24,8 +24,8 @@ from sensei.migration.v1 import migration_pb2
 from sensei.org.v1 import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
 from sensei.pattern.v1 import pattern_pb2
 from sensei.verification.v1 import verification_pb2
-from services.org.tokens import KeyVault, SigningKey
 from tests.harness import Identity, error_info
+from tests.harness.keys import active_token_signing_key
 from tests.reliability.catalog import all_rpcs, call_raw
 from tests.reliability.conftest import Stack
 
@@ -37,23 +37,11 @@ def _b64(data: bytes) -> str:
 
 
 async def _signing_key(stack: Stack) -> tuple[str, ec.EllipticCurvePrivateKey]:
-    """The org service's active token signing key (tests run with the development KEK)."""
     conn = await stack.db("org")
     try:
-        row = await conn.fetchrow("SELECT * FROM token_signing_keys WHERE state = 'ACTIVE'")
+        return await active_token_signing_key(conn)
     finally:
         await conn.close()
-    assert row is not None
-    key = SigningKey(
-        kid=row["kid"],
-        public_key_der=bytes(row["public_key_der"]),
-        private_key_encrypted=bytes(row["private_key_encrypted"]),
-        kek_id=row["kek_id"],
-        state=row["state"],
-        created_at=row["created_at"],
-        retired_at=row["retired_at"],
-    )
-    return key.kid, KeyVault.from_setting(None).unseal(key)
 
 
 def _claims(who: Identity, **override: Any) -> dict[str, Any]:
