@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 
@@ -101,9 +102,7 @@ class InvalidArgument(DomainError):
                 for v in self.violations
             ]
         )
-        packed = any_pb2.Any()
-        packed.Pack(bad_request)
-        return [packed]
+        return [_packed(bad_request)]
 
 
 class NotFound(DomainError):
@@ -165,9 +164,7 @@ class QuotaExceeded(DomainError):
                 for v in self.violations
             ]
         )
-        packed = any_pb2.Any()
-        packed.Pack(failure)
-        return [packed]
+        return [_packed(failure)]
 
 
 class PermissionDenied(DomainError):
@@ -212,12 +209,10 @@ class Unavailable(DomainError):
 def to_status(error: DomainError, domain: str) -> status_pb2.Status:
     """Builds the rich `google.rpc.Status` of a domain error."""
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
-    packed = any_pb2.Any()
-    packed.Pack(info)
     return status_pb2.Status(
         code=_RPC_CODES[error.code],
         message=error.message,
-        details=[packed, *error.details()],
+        details=[_packed(info), *error.details()],
     )
 
 
@@ -226,13 +221,17 @@ def internal_status(trace_id: str, domain: str) -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(
         reason="INTERNAL", domain=domain, metadata={"trace_id": trace_id}
     )
-    packed = any_pb2.Any()
-    packed.Pack(info)
     return status_pb2.Status(
         code=code_pb2.INTERNAL,
         message=f"internal error (trace id {trace_id})",
-        details=[packed],
+        details=[_packed(info)],
     )
+
+
+def _packed(detail: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
 
 
 def _snake_upper(resource_type: str) -> str:
