@@ -43,7 +43,7 @@ protos-if-missing:
 
 protos-check: $(STAMP) ## Fail if sensei/ is not what protos/ generates
 	@tmp=$$(mktemp -d) && PYTHON=$(PY) scripts/gen_protos.sh $$tmp && \
-	  diff -r -q sensei $$tmp/sensei && rm -rf $$tmp && echo "generated code is current"
+	  diff -r -q -x __pycache__ sensei $$tmp/sensei && rm -rf $$tmp && echo "generated code is current"
 
 buf-lint: $(STAMP)
 	cd protos && ../$(VENV)/bin/buf lint
