@@ -126,20 +126,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            code = grpc.StatusCode.OK
             try:
                 await self._enter(method, request, context)
                 response = await inner(request, context)
-                code = context.code() or grpc.StatusCode.OK
-                return response
             except BaseException as exc:
-                failure = self._failure(method, exc)
-                code = failure[0] if failure else _outcome_of(exc, context)
-                if failure is not None:
-                    await context.abort(*failure)
+                await self._fail(method, UNARY, exc, context, started)
                 raise
-            finally:
-                self._finish(method, UNARY, code, started)
+            self._finish(method, UNARY, context.code() or grpc.StatusCode.OK, started)
+            return response
 
         return handle
 
@@ -148,7 +142,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = time.perf_counter()
-            code = grpc.StatusCode.OK
             try:
                 await self._enter(method, request, context)
                 result = inner(request, context)
@@ -157,15 +150,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         yield item
                 else:
                     await result
-                code = context.code() or grpc.StatusCode.OK
             except BaseException as exc:
-                failure = self._failure(method, exc)
-                code = failure[0] if failure else _outcome_of(exc, context)
-                if failure is not None:
-                    await context.abort(*failure)
+                await self._fail(method, SERVER_STREAM, exc, context, started)
                 raise
-            finally:
-                self._finish(method, SERVER_STREAM, code, started)
+            self._finish(method, SERVER_STREAM, context.code() or grpc.StatusCode.OK, started)
 
         return handle
 
@@ -179,6 +167,24 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         # Before access control: its org check reads the request, which must be sound.
         check_request(request)
         await self._access.authorize(method, request, metadata, _peer_ip(context.peer()))
+
+    async def _fail(
+        self,
+        method: str,
+        kind: str,
+        exc: BaseException,
+        context: grpc.aio.ServicerContext,
+        started: float,
+    ) -> None:
+        """Records a failed call's outcome, then aborts it with the mapped status.
+
+        The outcome is recorded first: once the status is out, a caller may read the
+        metrics and must find its call counted.
+        """
+        failure = self._failure(method, exc)
+        self._finish(method, kind, failure[0] if failure else _outcome_of(exc, context), started)
+        if failure is not None:
+            await context.abort(*failure)
 
     def _failure(self, method: str, exc: BaseException) -> _Abort | None:
         """The status to abort with for what a handler raised; None when gRPC handles it."""
