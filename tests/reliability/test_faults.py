@@ -267,7 +267,13 @@ async def test_a_postgres_restart_under_write_load_loses_no_acknowledged_write(
         creates = Counter(e.resource_id for e in entries if e.action == "migration.create")
         assert set(creates) == set(ledger.migrations)
         assert set(creates.values()) == {1}
-        pattern_creates = Counter(e.resource_id for e in entries if e.action == "pattern.create")
+        # Pattern writes are the operator's: audited on the platform chain.
+        platform = Identity(PLATFORM_ORG_ID, None, "OPERATOR", operator.token)
+        pattern_creates = Counter(
+            e.resource_id
+            for e in await audit_entries(suite, platform)
+            if e.action == "pattern.create"
+        )
         assert len(pattern_creates) == len(ledger.patterns)
         assert set(pattern_creates.values()) == {1}
         await _everything_serves(suite, owner)
