@@ -30,7 +30,7 @@ from sensei.migration.v1 import (
 )
 from sensei.pattern.v1 import pattern_pb2
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
-from tests.harness import Identity
+from tests.harness import Identity, error_info
 from tests.reliability.catalog import Rpc, all_rpcs, call_raw
 from tests.reliability.conftest import Stack
 from tests.reliability.world import World, make_world, struct
@@ -475,3 +475,31 @@ async def test_one_organizations_admin_cannot_invalidate_anothers_certificates(
         verification_pb2.VerifyCertificateRequest(envelope=certificate.certificate.envelope)
     )
     assert verdict.validity == verification_pb2.CERTIFICATE_VALIDITY_VALID
+
+
+async def test_the_operator_reaches_no_tenant_data_and_no_service_rpc(stack: Stack) -> None:
+    from sensei.org.v1 import audit_pb2, audit_pb2_grpc, user_pb2, user_pb2_grpc
+
+    world = await make_world(stack)
+    operator = await stack.suite.operator()
+    migrations = stack.stub("migration", migration_pb2_grpc.MigrationServiceStub)
+    users = stack.stub("org", user_pb2_grpc.UserServiceStub)
+    audit = stack.stub("org", audit_pb2_grpc.AuditServiceStub)
+    calls: list[Awaitable[Any]] = [
+        # Tenant data.
+        migrations.GetMigration(
+            migration_pb2.GetMigrationRequest(name=world.migration), metadata=operator.metadata
+        ),
+        users.ListUsers(user_pb2.ListUsersRequest(parent=world.org), metadata=operator.metadata),
+        # LEVEL_SERVICE: connection secrets in clear, audit delivery.
+        migrations.GetMigrationConnections(
+            migration_pb2.GetMigrationConnectionsRequest(name=world.migration),
+            metadata=operator.metadata,
+        ),
+        audit.AppendAuditEvents(audit_pb2.AppendAuditEventsRequest(), metadata=operator.metadata),
+    ]
+    for attempt in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await attempt
+        assert caught.value.code() == DENIED
+        assert error_info(caught.value).reason == "OPERATOR_NOT_ALLOWED"
