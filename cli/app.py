@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import grpc
 
-from cli import certificates, login, migrations, patterns, verifications
+from cli import certificates, login, migrations, patterns, signing_keys, verifications
 from cli.client import Client
 from cli.commands import Handler
 from cli.errors import CliError, ExitCode, rpc_failure
@@ -26,7 +26,9 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 EPILOG = """\
 addresses: --SERVICE-addr flags, else those stored by `sensei login`, else SENSEI_<SERVICE>_ADDR
   (as in .sensei/dev.env), else 127.0.0.1:50051..50054.
-credentials: the token stored by `sensei login`, else $SENSEI_TOKEN, else $SENSEI_API_KEY.
+credentials: the token stored by `sensei login`, else $SENSEI_TOKEN, else $SENSEI_API_KEY;
+  with --as-operator, $SENSEI_OPERATOR_API_KEY (the platform operator's key: pattern writes,
+  certificate signing keys; it reaches no organization's data).
 
 exit codes:
   0    ok
@@ -87,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"deadline of each call (default {DEFAULT_TIMEOUT_SECONDS:g}; watches: none)",
     )
+    options.add_argument(
+        "--as-operator",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="act as the platform operator ($SENSEI_OPERATOR_API_KEY)",
+    )
     for service in SERVICES:
         options.add_argument(
             f"--{service}-addr",
@@ -102,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (login, migrations, verifications, certificates, patterns):
+    for module in (login, migrations, verifications, certificates, patterns, signing_keys):
         module.register(commands, common)
     return parser
 
@@ -134,7 +142,12 @@ async def run(
     flags = {service: getattr(args, f"{service}_addr", None) for service in SERVICES}
     for service, value in flags.items():
         setattr(args, f"{service}_addr", value)
-    client = Client(environ, flags, args.timeout or DEFAULT_TIMEOUT_SECONDS)
+    client = Client(
+        environ,
+        flags,
+        args.timeout or DEFAULT_TIMEOUT_SECONDS,
+        as_operator=getattr(args, "as_operator", False),
+    )
     try:
         handler: Handler = args.handler
         return int(await handler(args, client, out))

@@ -35,8 +35,12 @@ class Client:
         environ: Mapping[str, str],
         address_flags: Mapping[str, str | None],
         timeout: float,
+        *,
+        as_operator: bool = False,
     ) -> None:
         self.environ = environ
+        # Act as the platform operator with $SENSEI_OPERATOR_API_KEY, whatever the login.
+        self.as_operator = as_operator
         self.home: Path = sessions.home(environ)
         self.timeout = timeout
         self._flags = {name: value for name, value in address_flags.items() if value}
@@ -84,12 +88,12 @@ class Client:
         return sessions.claims_of(await self.token())
 
     async def org_name(self) -> str:
-        """`organizations/{org}` of the caller; CliError for a service principal."""
+        """`organizations/{org}` of the caller; CliError for a platform principal."""
         org = (await self.claims()).org_name
         if org is None:
             raise CliError(
-                "a service account belongs to no organization: give full resource names "
-                "(organizations/{org}/…)",
+                "a service account or the platform operator belongs to no organization: give"
+                " full resource names (organizations/{org}/…)",
                 ExitCode.USAGE,
             )
         return org
@@ -101,6 +105,8 @@ class Client:
         return self._session
 
     async def _resolve_token(self) -> str:
+        if self.as_operator:
+            return await self._operator_token()
         stored = self._stored()
         if stored is not None and not stored.claims.expired():
             return stored.token
@@ -127,6 +133,22 @@ class Client:
             "not logged in: run `sensei login --api-key …` (or set SENSEI_API_KEY)",
             ExitCode.UNAUTHENTICATED,
         )
+
+    async def _operator_token(self) -> str:
+        api_key = self.environ.get("SENSEI_OPERATOR_API_KEY", "")
+        if not api_key:
+            raise CliError(
+                "--as-operator needs $SENSEI_OPERATOR_API_KEY (printed by the bootstrap;"
+                " in .sensei/dev.env)",
+                ExitCode.UNAUTHENTICATED,
+            )
+        token = (await self._exchange(api_key)).access_token
+        if sessions.claims_of(token).role != sessions.OPERATOR_ROLE:
+            raise CliError(
+                "$SENSEI_OPERATOR_API_KEY is not the platform operator's key",
+                ExitCode.UNAUTHENTICATED,
+            )
+        return token
 
     async def _exchange(self, api_key: str) -> auth_pb2.ExchangeApiKeyResponse:
         return await exchange_api_key(self.address("org"), api_key, self.timeout)

@@ -1,8 +1,16 @@
-"""`sensei patterns search TEXT`: learned migration patterns most like a description."""
+"""`sensei patterns search TEXT`: learned migration patterns most like a description.
+
+`patterns upsert|delete|reindex` change the platform-wide catalog: only platform principals
+may, so run them with `--as-operator` (or logged in with the operator's key).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
+
+from google.protobuf import struct_pb2
 
 from cli.client import Client
 from cli.commands import SubParsers
@@ -14,7 +22,7 @@ pb = pattern_pb2
 
 
 def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
-    """Adds `patterns search`."""
+    """Adds `patterns search`, and the operator's `upsert`, `delete` and `reindex`."""
     group = commands.add_parser("patterns", help="search learned migration patterns")
     verbs = group.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     search = verbs.add_parser(
@@ -29,6 +37,33 @@ def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         "--min-similarity", type=float, help="drop matches below this cosine similarity"
     )
     search.set_defaults(handler=run_search)
+
+    upsert = verbs.add_parser(
+        "upsert",
+        parents=[common],
+        help="create or update a pattern by fingerprint (platform operator)",
+    )
+    upsert.add_argument("fingerprint", help="the pattern's fingerprint (its unique key)")
+    upsert.add_argument("--type", default="", help="the pattern type (needed to create)")
+    upsert.add_argument(
+        "--text", default="", help="text or DDL the service embeds (needed to create)"
+    )
+    upsert.add_argument("--metadata", default="", help="a JSON object stored with the pattern")
+    upsert.set_defaults(handler=run_upsert)
+
+    delete = verbs.add_parser(
+        "delete", parents=[common], help="delete a pattern (platform operator)"
+    )
+    delete.add_argument("name", help="the pattern's name, patterns/{id}")
+    delete.add_argument("--etag", default="", help="delete only if it is still this version")
+    delete.set_defaults(handler=run_delete)
+
+    reindex = verbs.add_parser(
+        "reindex",
+        parents=[common],
+        help="rebuild the vector index from PostgreSQL (platform operator)",
+    )
+    reindex.set_defaults(handler=run_reindex)
 
 
 async def run_search(args: argparse.Namespace, client: Client, out: Output) -> int:
@@ -61,3 +96,74 @@ async def run_search(args: argparse.Namespace, client: Client, out: Output) -> i
         ],
     )
     return ExitCode.OK
+
+
+def _stub(client: Client) -> pattern_pb2_grpc.PatternServiceStub:
+    return pattern_pb2_grpc.PatternServiceStub(client.channel("pattern"))
+
+
+async def run_upsert(args: argparse.Namespace, client: Client, out: Output) -> int:
+    """UpsertPattern with a text the service embeds."""
+    request = pb.UpsertPatternRequest(fingerprint=args.fingerprint, type=args.type)
+    if args.text:
+        request.text = args.text
+    if args.metadata:
+        try:
+            metadata = json.loads(args.metadata)
+        except ValueError as exc:
+            raise CliError(f"--metadata is not JSON: {exc}", ExitCode.USAGE) from None
+        if not isinstance(metadata, dict):
+            raise CliError("--metadata must be a JSON object", ExitCode.USAGE)
+        request.metadata.CopyFrom(_struct(metadata))
+    response = await _stub(client).UpsertPattern(
+        request, metadata=await client.metadata(), timeout=client.timeout
+    )
+    if out.json_mode:
+        out.json(as_json(response))
+        return ExitCode.OK
+    out.fields(
+        [
+            ("pattern", response.pattern.name),
+            ("fingerprint", response.pattern.fingerprint),
+            ("type", response.pattern.type),
+            ("created", "yes" if response.created else "no (updated)"),
+        ]
+    )
+    return ExitCode.OK
+
+
+async def run_delete(args: argparse.Namespace, client: Client, out: Output) -> int:
+    """DeletePattern."""
+    await _stub(client).DeletePattern(
+        pb.DeletePatternRequest(name=args.name, etag=args.etag),
+        metadata=await client.metadata(),
+        timeout=client.timeout,
+    )
+    if out.json_mode:
+        out.json({"deleted": args.name})
+    else:
+        out.line(f"deleted {args.name}")
+    return ExitCode.OK
+
+
+async def run_reindex(args: argparse.Namespace, client: Client, out: Output) -> int:
+    """ReindexPatterns, printing each progress message."""
+    last = pb.ReindexPatternsResponse()
+    async for progress in _stub(client).ReindexPatterns(
+        pb.ReindexPatternsRequest(), metadata=await client.metadata(), timeout=args.timeout
+    ):
+        last = progress
+        if not out.json_mode:
+            phase = pb.ReindexPhase.Name(progress.phase).removeprefix("REINDEX_PHASE_")  # type: ignore[arg-type]
+            out.note(f"{phase.lower()}: {progress.indexed_count}/{progress.total_count}")
+    if out.json_mode:
+        out.json(as_json(last))
+    else:
+        out.line(f"reindexed {last.indexed_count} of {last.total_count} patterns")
+    return ExitCode.OK
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message

@@ -4,7 +4,8 @@
 `$SENSEI_CLI_HOME/session.json` (default `$XDG_CONFIG_HOME/sensei`, else `~/.config/sensei`),
 readable by its owner only. A command uses, in this order, the stored token while it is
 valid, a remembered API key (`login --remember-key`) exchanged anew, `$SENSEI_TOKEN` while it
-is valid, or `$SENSEI_API_KEY` exchanged for a token that is not stored.
+is valid, or `$SENSEI_API_KEY` exchanged for a token that is not stored. With `--as-operator`
+it uses `$SENSEI_OPERATOR_API_KEY` (the platform operator's, from the bootstrap) instead.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ DEFAULT_ADDRESSES = {
     "pattern": "127.0.0.1:50054",
 }
 SESSION_FILE = "session.json"
+# The role of the platform operator's tokens (no organization).
+OPERATOR_ROLE = "OPERATOR"
 # A token this close to its expiry is treated as expired: a call must not die mid-way.
 EXPIRY_MARGIN_SECONDS = 30.0
 
@@ -59,7 +62,7 @@ class TokenClaims:
 
     @property
     def org_name(self) -> str | None:
-        """`organizations/{org}`, or None for a service principal."""
+        """`organizations/{org}`, or None for a platform principal (service, operator)."""
         return f"organizations/{self.org_id}" if self.org_id else None
 
     def expired(self, now: float | None = None) -> bool:

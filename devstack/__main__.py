@@ -74,6 +74,7 @@ async def _bootstrap(database_url: str) -> dict[str, str]:
         "SENSEI_ORG_ID": result.org_id,
         "SENSEI_API_KEY": result.owner_api_key,
         "SENSEI_SERVICE_API_KEY": result.service_api_key,
+        "SENSEI_OPERATOR_API_KEY": result.operator_api_key,
     }
 
 
@@ -166,6 +167,8 @@ def _print_banner(
         "",
         f"Organization: organizations/{org}",
         f"Owner API key (shown once; also in .sensei/dev.env): {identity['SENSEI_API_KEY']}",
+        "Platform operator API key (signing keys, patterns; no tenant data):",
+        f"  {identity['SENSEI_OPERATOR_API_KEY']}",
         "",
         "Try it (a token valid for 15 minutes is in $SENSEI_TOKEN):",
         "  source .sensei/dev.env",

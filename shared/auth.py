@@ -35,6 +35,9 @@ ISSUER = "sensei-org"
 AUDIENCE = "sensei"
 ALGORITHM = "ES256"
 SERVICE_ROLE = "SERVICE"
+# The platform operator: a person who runs the platform, outside every organization.
+OPERATOR_ROLE = "OPERATOR"
+PLATFORM_ROLES = frozenset({SERVICE_ROLE, OPERATOR_ROLE})
 
 # Organization roles and the access level each one reaches.
 ROLE_LEVELS: dict[str, int] = {
@@ -49,9 +52,9 @@ ROLE_LEVELS: dict[str, int] = {
 class Principal:
     """The authenticated caller of an RPC."""
 
-    subject: str  # `users/{id}` or `serviceAccounts/{id}`
-    role: str  # OWNER, ADMIN, MEMBER, VIEWER or SERVICE
-    org_id: str | None  # None for service principals
+    subject: str  # `users/{id}`, `serviceAccounts/{id}` or `operators/{id}`
+    role: str  # OWNER, ADMIN, MEMBER, VIEWER, SERVICE or OPERATOR
+    org_id: str | None  # None for platform principals (SERVICE, OPERATOR)
     api_key_id: str | None = None
     token_id: str | None = None
     peer_ip: str = ""
@@ -62,17 +65,31 @@ class Principal:
         return self.role == SERVICE_ROLE
 
     @property
+    def is_operator(self) -> bool:
+        """Whether this is the platform operator (no organization, no tenant data)."""
+        return self.role == OPERATOR_ROLE
+
+    @property
+    def is_platform(self) -> bool:
+        """Whether this is a platform principal: a service account or the operator."""
+        return self.role in PLATFORM_ROLES
+
+    @property
     def user_id(self) -> str | None:
         """The user id, for user principals."""
         return self.subject.removeprefix("users/") if self.subject.startswith("users/") else None
 
     @property
     def level(self) -> int:
-        """The access level of the role (service principals rank above owners)."""
+        """The organization level of a user's role (service principals rank above owners).
+
+        The operator has no organization role: 0, below every tenant level.
+        """
         return access_pb2.LEVEL_SERVICE if self.is_service else ROLE_LEVELS.get(self.role, 0)
 
     def at_least(self, role: str) -> bool:
-        """Whether a user principal's role is `role` or higher (services: always)."""
+        """Whether a user principal's role is `role` or higher (services: always; operator:
+        never)."""
         return self.is_service or ROLE_LEVELS.get(self.role, 0) >= ROLE_LEVELS[role]
 
 
@@ -244,8 +261,8 @@ class TokenVerifier:
             raise Unauthenticated(f"invalid access token: {exc}", reason="TOKEN_INVALID") from None
         role = claims.get("role")
         org = claims.get("org")
-        if role == SERVICE_ROLE:
-            org = None
+        if role in PLATFORM_ROLES:
+            org = None  # platform principals belong to no organization, whatever a claim says
         elif role not in ROLE_LEVELS or not isinstance(org, str) or not names.is_uuid(org):
             raise Unauthenticated("access token has no valid role/org", reason="TOKEN_INVALID")
         principal = Principal(
@@ -316,14 +333,27 @@ class AccessControl:
         principal = await self._verifier.verify(token, peer_ip)
         _principal.set(principal)
         if principal.is_service:
-            if rule.min_level != access_pb2.LEVEL_SERVICE and not rule.allow_service:
+            if (
+                rule.min_level not in (access_pb2.LEVEL_SERVICE, access_pb2.LEVEL_PLATFORM)
+                and not rule.allow_service
+            ):
                 raise PermissionDenied(
                     "service principals may not call this method", reason="SERVICE_NOT_ALLOWED"
                 )
             return principal
+        if principal.is_operator:
+            return _authorize_operator(rule, request, principal)
         if rule.min_level == access_pb2.LEVEL_SERVICE:
             raise PermissionDenied(
                 "only service principals may call this method", reason="SERVICE_ONLY"
+            )
+        if rule.min_level == access_pb2.LEVEL_PLATFORM:
+            # Platform-wide resources: no organization role reaches them, not even OWNER.
+            raise PermissionDenied(
+                "only platform principals (service accounts, the platform operator) may call"
+                " this method",
+                reason="PLATFORM_ONLY",
+                metadata={"role": principal.role},
             )
         if rule.org_field:
             target = _field_value(request, rule.org_field)
@@ -352,6 +382,31 @@ class AccessControl:
             return await self._verifier.verify(token, peer_ip)
         except Unauthenticated:
             return None
+
+
+def _authorize_operator(
+    rule: access_pb2.AccessRule, request: Message, principal: Principal
+) -> Principal:
+    """The operator: platform RPCs, and reads of platform data its rule opens to it.
+
+    It never reaches tenant data or connection secrets: LEVEL_SERVICE is refused, and on an
+    org-scoped rule only the platform chain's own id is accepted.
+    """
+    if rule.min_level == access_pb2.LEVEL_PLATFORM:
+        return principal
+    if rule.min_level == access_pb2.LEVEL_SERVICE or not rule.allow_operator:
+        raise PermissionDenied(
+            "the platform operator may not call this method: it reaches no tenant data",
+            reason="OPERATOR_NOT_ALLOWED",
+        )
+    if rule.org_field and names.org_of(_field_value(request, rule.org_field)) != (
+        names.PLATFORM_ORG_ID
+    ):
+        raise PermissionDenied(
+            "the platform operator reads only the platform's own resources",
+            reason="OTHER_ORGANIZATION",
+        )
+    return principal
 
 
 def _level_name(level: int) -> str:

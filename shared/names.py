@@ -6,6 +6,10 @@ import uuid
 
 from shared.errors import FieldViolation, InvalidArgument
 
+# The organization id of the platform audit chain: actions of platform principals on
+# platform-wide resources (patterns, signing keys, service accounts) belong to no tenant.
+PLATFORM_ORG_ID = "00000000-0000-0000-0000-000000000000"
+
 
 def parse_name(name: str, pattern: str, field_name: str = "name") -> dict[str, str]:
     """Matches `name` against a pattern like `organizations/{org}/users/{user}`.

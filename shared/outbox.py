@@ -11,12 +11,13 @@ import json
 import uuid
 from typing import Any
 
+from shared import names
 from shared.auth import current_peer_ip, current_principal_or_none
 from shared.db import Connection
 
-# The audit chain of actions that belong to no organization (service accounts acting on
-# platform-wide resources: patterns, signing keys). Only service principals can read it.
-PLATFORM_ORG_ID = "00000000-0000-0000-0000-000000000000"
+# The audit chain of actions that belong to no organization (platform principals acting on
+# platform-wide resources: patterns, signing keys). Only platform principals can read it.
+PLATFORM_ORG_ID = names.PLATFORM_ORG_ID
 
 # Woken relays deliver at once; the notification is sent when the transaction commits.
 NOTIFY_CHANNEL = "sensei_audit_outbox"

@@ -83,6 +83,49 @@ def test_every_rpc_declares_an_access_rule(method: descriptor.MethodDescriptor) 
         assert field.type == field.TYPE_STRING
 
 
+# Platform-wide resources: changed by platform principals only (LEVEL_PLATFORM).
+PLATFORM_ONLY = {
+    "sensei.org.v1.OrganizationService.CreateOrganization",
+    "sensei.org.v1.AuthService.RotateTokenSigningKey",
+    "sensei.org.v1.AuthService.CreateServiceAccount",
+    "sensei.verification.v1.VerificationService.RotateSigningKey",
+    "sensei.verification.v1.VerificationService.RevokeSigningKey",
+    "sensei.pattern.v1.PatternService.UpsertPattern",
+    "sensei.pattern.v1.PatternService.DeletePattern",
+    "sensei.pattern.v1.PatternService.ReindexPatterns",
+}
+# What the platform operator may read besides: platform data only (patterns, and on the
+# audit RPCs only the platform chain, which the interceptor enforces). Never tenant data.
+OPERATOR_READS = {
+    "sensei.pattern.v1.PatternService.GetPattern",
+    "sensei.pattern.v1.PatternService.ListPatterns",
+    "sensei.pattern.v1.PatternService.SearchPatterns",
+    "sensei.pattern.v1.PatternService.GetPatternIndex",
+    "sensei.org.v1.AuditService.ListAuditLogs",
+    "sensei.org.v1.AuditService.VerifyAuditChain",
+    "sensei.org.v1.AuditService.GetAuditCheckpoint",
+}
+
+
+def test_platform_wide_resources_change_only_at_the_platform_level() -> None:
+    platform = {
+        m.full_name
+        for m in METHODS
+        if m.GetOptions().Extensions[access_pb2.access].min_level == access_pb2.LEVEL_PLATFORM
+    }
+    assert platform == PLATFORM_ONLY
+
+
+def test_the_operator_is_admitted_only_to_platform_data() -> None:
+    opened = {
+        m.full_name for m in METHODS if m.GetOptions().Extensions[access_pb2.access].allow_operator
+    }
+    assert opened == OPERATOR_READS
+    for method in METHODS:
+        rule = method.GetOptions().Extensions[access_pb2.access]
+        assert not (rule.allow_operator and rule.min_level == access_pb2.LEVEL_SERVICE)
+
+
 @pytest.mark.parametrize(
     "method", [m for m in METHODS if m.name.startswith("List")], ids=lambda m: m.full_name
 )

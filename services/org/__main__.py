@@ -1,7 +1,9 @@
 """`python -m services.org` serves; `python -m services.org bootstrap ...` creates the first org.
 
 The bootstrap subcommand migrates the org schema, then prints `KEY=value` lines
-(SENSEI_ORG_ID, SENSEI_API_KEY, SENSEI_SERVICE_API_KEY, ...) ready for a dev.env file.
+(SENSEI_ORG_ID, SENSEI_API_KEY, SENSEI_SERVICE_API_KEY, SENSEI_OPERATOR_API_KEY, ...)
+ready for a dev.env file. SENSEI_OPERATOR_API_KEY is the platform operator's credential
+(role OPERATOR): it changes platform-wide resources and reaches no tenant data.
 """
 
 from __future__ import annotations

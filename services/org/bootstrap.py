@@ -1,9 +1,10 @@
-"""The first organization, its owner and a service account, with fresh API keys.
+"""The first organization, its owner, a service account and the platform operator, with
+fresh API keys.
 
-Idempotent by slug: run again, it reuses the organization, its owner (by e-mail) and the
-bootstrap service account, and issues new API keys (secrets are never stored, so old
-ones cannot be shown again). Tables are unqualified: `conn` has the org schema on its
-search path.
+Idempotent by slug: run again, it reuses the organization, its owner (by e-mail), the
+bootstrap service account and the operator (by display name), and issues new API keys
+(secrets are never stored, so old ones cannot be shown again). Tables are unqualified:
+`conn` has the org schema on its search path.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ from shared.db import Connection
 from shared.errors import AlreadyExists
 
 BOOTSTRAP_SERVICE_ACCOUNT = "sensei-services"
+# The platform operator identity (role OPERATOR, no organization).
+BOOTSTRAP_OPERATOR = "sensei-operator"
 
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """What a bootstrap produced: ids and the two API key secrets (shown once)."""
+    """What a bootstrap produced: ids and the three API key secrets (shown once)."""
 
     org_id: str
     owner_user_id: str
     owner_api_key: str
     service_account_id: str
     service_api_key: str
+    operator_id: str
+    operator_api_key: str
 
     def env_lines(self) -> list[str]:
         """`KEY=value` lines for `.sensei/dev.env`."""
@@ -37,6 +42,8 @@ class BootstrapResult:
             f"SENSEI_API_KEY={self.owner_api_key}",
             f"SENSEI_SERVICE_ACCOUNT_ID={self.service_account_id}",
             f"SENSEI_SERVICE_API_KEY={self.service_api_key}",
+            f"SENSEI_OPERATOR_ID={self.operator_id}",
+            f"SENSEI_OPERATOR_API_KEY={self.operator_api_key}",
         ]
 
 
@@ -49,7 +56,8 @@ async def bootstrap(
     owner_name: str,
     plan: str = "FREE",
 ) -> BootstrapResult:
-    """Creates (or reuses) the organization, its owner and the service account; new keys."""
+    """Creates (or reuses) the organization, its owner, the service account and the
+    operator; new keys for all three."""
     owner_violations = [
         domain.check_email(owner_email.strip(), "owner_email"),
         domain.check_display_name(owner_name, "owner_name"),
@@ -91,10 +99,20 @@ async def bootstrap(
                 service_account_id=account.id,
             )
             service_secret = secret.secret
+        operator_id = await store.insert_operator_if_absent(conn, BOOTSTRAP_OPERATOR)
+        operator_secret = domain.new_api_key_secret()
+        await store.insert_api_key(
+            conn,
+            secret=operator_secret,
+            display_name=BOOTSTRAP_OPERATOR,
+            operator_id=operator_id,
+        )
     return BootstrapResult(
         org_id=org.id,
         owner_user_id=owner.id,
         owner_api_key=owner_secret.secret,
         service_account_id=account.id,
         service_api_key=service_secret,
+        operator_id=operator_id,
+        operator_api_key=operator_secret.secret,
     )

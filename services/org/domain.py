@@ -148,8 +148,8 @@ class ApiKeyOwner:
     """Who an API key acts as, resolved when it is exchanged."""
 
     key: ApiKey
-    role: str  # a Role value, or SERVICE
-    subject: str  # users/{id} or serviceAccounts/{id}
+    role: str  # a Role value, SERVICE or OPERATOR
+    subject: str  # users/{id}, serviceAccounts/{id} or operators/{id}
 
 
 @dataclass(frozen=True)

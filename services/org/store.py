@@ -27,7 +27,7 @@ from services.org.domain import (
     UserDraft,
 )
 from services.org.tokens import SigningKey
-from shared.auth import SERVICE_ROLE
+from shared.auth import OPERATOR_ROLE, SERVICE_ROLE
 from shared.db import Connection
 from shared.errors import AlreadyExists
 
@@ -281,6 +281,26 @@ async def service_account_by_display_name(
     return None if row is None else _service_account(row)
 
 
+# --- operators ------------------------------------------------------------------------
+
+
+async def operator_by_display_name(conn: Connection, display_name: str) -> str | None:
+    """The id of the operator with this display name, if there is one."""
+    value = await conn.fetchval("SELECT id FROM operators WHERE display_name = $1", display_name)
+    return None if value is None else str(value)
+
+
+async def insert_operator_if_absent(conn: Connection, display_name: str) -> str:
+    """The id of the operator with this display name, created first if absent."""
+    await conn.execute(
+        "INSERT INTO operators (display_name) VALUES ($1) ON CONFLICT (display_name) DO NOTHING",
+        display_name,
+    )
+    operator_id = await operator_by_display_name(conn, display_name)
+    assert operator_id is not None
+    return operator_id
+
+
 # --- api keys -------------------------------------------------------------------------
 
 
@@ -292,16 +312,18 @@ async def insert_api_key(
     org_id: str | None = None,
     user_id: str | None = None,
     service_account_id: str | None = None,
+    operator_id: str | None = None,
     expires_at: datetime | None = None,
 ) -> ApiKey:
     """Stores a key's hash and metadata."""
     row = await conn.fetchrow(
-        f"INSERT INTO api_keys (org_id, user_id, service_account_id, display_name, prefix,"
-        f" secret_sha256, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        f"INSERT INTO api_keys (org_id, user_id, service_account_id, operator_id, display_name,"
+        f" prefix, secret_sha256, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         f" RETURNING {_KEY_COLUMNS}",
         org_id,
         user_id,
         service_account_id,
+        operator_id,
         display_name,
         secret.prefix,
         secret.sha256,
@@ -365,7 +387,8 @@ async def api_key_owner(conn: Connection, sha256: bytes) -> ApiKeyOwner | None:
     """The key with a secret digest and who it acts as (the user's current role)."""
     row = await conn.fetchrow(
         "SELECT k.id, k.org_id, k.user_id, k.service_account_id, k.display_name, k.prefix,"
-        " k.created_at, k.expires_at, k.revoked_at, k.last_used_at, u.role AS user_role"
+        " k.created_at, k.expires_at, k.revoked_at, k.last_used_at, u.role AS user_role,"
+        " k.operator_id"
         " FROM api_keys k LEFT JOIN users u ON u.id = k.user_id"
         " WHERE k.secret_sha256 = $1",
         sha256,
@@ -375,6 +398,8 @@ async def api_key_owner(conn: Connection, sha256: bytes) -> ApiKeyOwner | None:
     key = _api_key(row)
     if key.service_account_id is not None:
         return ApiKeyOwner(key, SERVICE_ROLE, f"serviceAccounts/{key.service_account_id}")
+    if row["operator_id"] is not None:
+        return ApiKeyOwner(key, OPERATOR_ROLE, f"operators/{row['operator_id']}")
     return ApiKeyOwner(key, str(row["user_role"]), f"users/{key.user_id}")
 
 

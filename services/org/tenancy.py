@@ -34,6 +34,7 @@ from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from shared.idempotency import run_once
+from shared.outbox import PLATFORM_ORG_ID
 from shared.pagination import PageTokens, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -98,19 +99,22 @@ class Tenancy:
         respond: Callable[[Organization], ResponseT],
         extra: list[FieldViolation],
     ) -> ResponseT:
-        """CreateOrganization (service principals)."""
+        """CreateOrganization (platform principals)."""
         valid = domain.validate_new_organization(draft, extra)
 
         async def create(conn: Connection) -> ResponseT:
             org = await store.insert_organization(conn, valid)
-            await outbox.record(
-                conn,
-                action="organization.create",
-                resource_type="organization",
-                resource_id=org.id,
-                org_id=org.id,
-                details={"slug": org.slug, "plan": org.plan.value},
-            )
+            # The new tenant's chain starts with its creation; the platform chain records
+            # which platform principal created it.
+            for chain in (org.id, PLATFORM_ORG_ID):
+                await outbox.record(
+                    conn,
+                    action="organization.create",
+                    resource_type="organization",
+                    resource_id=org.id,
+                    org_id=chain,
+                    details={"slug": org.slug, "plan": org.plan.value},
+                )
             return respond(org)
 
         return await self._create_once(replay, create)

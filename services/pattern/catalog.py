@@ -6,10 +6,10 @@ fails because of) the vector index. Searches ask the index for the nearest vecto
 answer only with patterns that still exist in PostgreSQL.
 
 Audit: every write records an event in the same transaction (shared outbox). Patterns
-belong to no organization, so a user's event goes to the user's own organization's audit
-log; a service principal's (an agent worker's) goes to the platform chain
-(`shared.outbox.PLATFORM_ORG_ID`), which only service principals can read. The pattern
-also keeps the subject of its last writer (`patterns.updated_by`).
+belong to no organization: writes (upsert, delete, reindex) come only from platform
+principals and go to the platform chain (`shared.outbox.PLATFORM_ORG_ID`); an outcome
+reported by a tenant member goes to the member's own organization's log. The pattern also
+keeps the subject of its last writer (`patterns.updated_by`).
 """
 
 from __future__ import annotations
@@ -35,17 +35,20 @@ from services.pattern.domain import (
 from services.pattern.embedder import FeatureHashingEmbedder
 from services.pattern.index import Backend, IndexDimensionMismatch, IndexWriteFailed, VectorIndex
 from services.pattern.indexer import Indexer, ReindexProgress
+from services.pattern.migration_client import MigrationDirectory
 from services.pattern.search import SearchQuery, SearchResult, check_search, rank_matches
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import (
     Aborted,
+    AlreadyExists,
     EtagMismatch,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     Unavailable,
 )
 from shared.pagination import PageTokens, page_size
@@ -86,6 +89,8 @@ class PatternCatalog:
         embedder: FeatureHashingEmbedder,
         indexer: Indexer,
         page_tokens: PageTokens,
+        *,
+        migrations: MigrationDirectory,
     ) -> None:
         if embedder.dimension != index.dimension:
             raise ValueError("the embedder and the index must have the same dimension")
@@ -94,6 +99,7 @@ class PatternCatalog:
         self._embedder = embedder
         self._indexer = indexer
         self._tokens = page_tokens
+        self._migrations = migrations
 
     # --- writes -----------------------------------------------------------------------
 
@@ -173,8 +179,20 @@ class PatternCatalog:
             await store.notify_indexer(conn)
 
     async def record_outcome(self, report: OutcomeReport) -> Pattern:
-        """RecordPatternOutcome: one atomic increment; a repeated request id counts nothing."""
-        caller = current_principal().subject
+        """RecordPatternOutcome: one atomic increment per (pattern, migration); a repeated
+        request id or pair counts nothing."""
+        principal = current_principal()
+        caller = principal.subject
+        # Asked before the transaction: no database connection waits on another service.
+        owner = await self._migrations.migration_org(report.migration.name)
+        if owner != report.migration.org_id or (
+            not principal.is_service and owner != principal.org_id
+        ):
+            # The access rule already refuses other organizations' names; this holds even
+            # if a name and its migration ever disagreed.
+            raise PermissionDenied(
+                "the migration belongs to another organization", reason="OTHER_ORGANIZATION"
+            )
         async with self._pool.acquire() as conn, conn.transaction():
             target = await self._find(conn, report.ref)
             if report.request_id and not await store.claim_outcome_request(
@@ -189,10 +207,28 @@ class PatternCatalog:
                     )
                 # Read again: the first call may have committed after our first read.
                 return await self._find(conn, report.ref)
+            recorded = await store.claim_outcome_migration(
+                conn,
+                pattern_id=target.id,
+                migration_id=report.migration.migration_id,
+                org_id=owner,
+                outcome=report.outcome,
+                caller=caller,
+            )
+            if recorded is report.outcome:
+                # Counted once already for this migration: the repeat changes nothing.
+                return await self._find(conn, report.ref)
+            if recorded is not None:
+                raise AlreadyExists("PatternOutcome", "migration", report.migration.name)
             counted = await store.count_outcome(conn, target.id, report.outcome, caller)
             if counted is None:  # deleted since we read it
                 raise NotFound("Pattern", report.ref.describe())
-            await _audit(conn, "pattern.record_outcome", counted, {"outcome": report.outcome.value})
+            await _audit(
+                conn,
+                "pattern.record_outcome",
+                counted,
+                {"outcome": report.outcome.value, "migration": report.migration.name},
+            )
             return counted
 
     async def reindex(self) -> AsyncIterator[ReindexProgress]:

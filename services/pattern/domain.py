@@ -202,6 +202,22 @@ def outcome_of(name: str) -> tuple[Outcome | None, FieldViolation | None]:
         return None, FieldViolation("outcome", "must be SUCCESS or FAILURE")
 
 
+MIGRATION_NAME = "organizations/{org}/migrations/{migration}"
+
+
+@dataclass(frozen=True)
+class MigrationRef:
+    """The migration an outcome was seen in (`organizations/{org}/migrations/{id}`)."""
+
+    org_id: str
+    migration_id: str
+
+    @property
+    def name(self) -> str:
+        """The migration's resource name."""
+        return f"organizations/{self.org_id}/migrations/{self.migration_id}"
+
+
 @dataclass(frozen=True)
 class OutcomeReport:
     """A checked RecordPatternOutcome request."""
@@ -209,17 +225,43 @@ class OutcomeReport:
     ref: PatternRef
     outcome: Outcome
     request_id: str
+    migration: MigrationRef
+
+
+def migration_ref(name: str) -> tuple[MigrationRef | None, FieldViolation | None]:
+    """The migration named by RecordPatternOutcome's `migration`, or the violation."""
+    if not name:
+        return None, FieldViolation("migration", "is required", "REQUIRED")
+    try:
+        ids = names.parse_name(name, MIGRATION_NAME, "migration")
+    except InvalidArgument as exc:
+        return None, exc.violations[0]
+    return MigrationRef(ids["org"], ids["migration"]), None
 
 
 def check_outcome_report(
-    which: str | None, name: str, fingerprint: str, outcome: str, request_id: str
+    which: str | None,
+    name: str,
+    fingerprint: str,
+    outcome: str,
+    request_id: str,
+    *,
+    migration: str,
 ) -> OutcomeReport:
     """Checks a RecordPatternOutcome request (every violation at once)."""
     ref, ref_problem = pattern_ref(which, name, fingerprint)
     found, outcome_problem = outcome_of(outcome)
-    raise_if([ref_problem, outcome_problem, check_request_id(request_id, "request_id")])
-    assert ref is not None and found is not None
-    return OutcomeReport(ref, found, request_id)
+    seen_in, migration_problem = migration_ref(migration)
+    raise_if(
+        [
+            ref_problem,
+            outcome_problem,
+            check_request_id(request_id, "request_id"),
+            migration_problem,
+        ]
+    )
+    assert ref is not None and found is not None and seen_in is not None
+    return OutcomeReport(ref, found, request_id, seen_in)
 
 
 def check_etag(etag: str, current: Pattern) -> bool:

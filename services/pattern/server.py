@@ -12,7 +12,9 @@ Settings (`SENSEI_PATTERN_…`):
   retries while the index is down. `INDEXER_BATCH_SIZE` (default 200).
 
 The service starts whether or not the index is reachable: PostgreSQL is the source of
-truth, and the indexer connects (and catches up) when it can.
+truth, and the indexer connects (and catches up) when it can. RecordPatternOutcome checks
+the migration it names with the migration service (`SENSEI_MIGRATION_ADDR`), as this
+service's own service principal (`SENSEI_SERVICE_API_KEY`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from services.pattern.index import VectorIndex
 from services.pattern.index_pgvector import PgvectorIndex
 from services.pattern.index_weaviate import DEFAULT_COLLECTION, DEFAULT_GRPC_PORT, WeaviateIndex
 from services.pattern.indexer import Indexer
+from services.pattern.migration_client import MigrationClient
 from services.pattern.servicer import PatternServicer
+from shared.auth import ServiceCredentials
 from shared.config import ConfigError, ServiceConfig
 from shared.pagination import PageTokens
 from shared.server import ServiceContext, ServiceDefinition
@@ -75,8 +79,17 @@ async def setup(ctx: ServiceContext) -> None:
         max_backoff_seconds=_number(config, "INDEXER_MAX_BACKOFF_SECONDS", 10.0, float),
     )
     ctx.run_in_background(indexer.run(), name="pattern-indexer")
+    credentials = ServiceCredentials(config.address_of("org"), config.service_api_key)
+    ctx.on_close(credentials.close)
+    migrations = MigrationClient(config.address_of("migration"), credentials)
+    ctx.on_close(migrations.close)
     catalog = PatternCatalog(
-        ctx.pool, index, embedder, indexer, PageTokens(config.page_token_secret)
+        ctx.pool,
+        index,
+        embedder,
+        indexer,
+        PageTokens(config.page_token_secret),
+        migrations=migrations,
     )
     ctx.add_servicer(
         pattern_pb2_grpc.add_PatternServiceServicer_to_server, PatternServicer(catalog)

@@ -163,6 +163,7 @@ class PatternServicer(pattern_pb2_grpc.PatternServiceServicer):
             request.fingerprint,
             outcome_name(request.outcome),
             request.request_id,
+            migration=request.migration,
         )
         pattern = await self._catalog.record_outcome(report)
         return pattern_pb2.RecordPatternOutcomeResponse(pattern=pattern_proto(pattern))

@@ -182,6 +182,39 @@ async def claim_outcome_request(
     return bool(claimed)
 
 
+async def claim_outcome_migration(
+    conn: Connection,
+    *,
+    pattern_id: str,
+    migration_id: str,
+    org_id: str,
+    outcome: Outcome,
+    caller: str,
+) -> Outcome | None:
+    """Claims the (pattern, migration) pair for one outcome: None when this call claimed
+    it, else the outcome recorded first (a concurrent first claim is waited for)."""
+    try:
+        claimed = await conn.fetchval(
+            "INSERT INTO pattern_outcomes (pattern_id, migration_id, org_id, outcome, caller)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            pattern_id,
+            migration_id,
+            org_id,
+            outcome.value,
+            caller,
+        )
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound("Pattern", pattern_name(pattern_id)) from None
+    if claimed:
+        return None
+    first = await conn.fetchval(
+        "SELECT outcome FROM pattern_outcomes WHERE pattern_id = $1 AND migration_id = $2",
+        pattern_id,
+        migration_id,
+    )
+    return Outcome(first)
+
+
 @dataclass(frozen=True)
 class OutcomeRequest:
     """What an earlier RecordPatternOutcome with a request id counted."""

@@ -1,9 +1,9 @@
 """Runs Sensei services in-process on ephemeral ports against one test database.
 
 `Suite` starts the services a test asks for (org always first: the others verify tokens
-with its keys and send it audit events), bootstraps a first organization with an owner
-and a service account, and hands out access tokens for any role in any organization,
-obtained the way real callers get them: an API key exchanged over gRPC.
+with its keys and send it audit events), bootstraps a first organization with an owner,
+a service account and the platform operator, and hands out access tokens for any role in
+any organization, obtained the way real callers get them: an API key exchanged over gRPC.
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ class Suite:
         self.org_id = ""
         self.owner_api_key = ""
         self.service_api_key = ""
+        self.operator_api_key = ""
         self._owner: Identity | None = None
         self._service: Identity | None = None
+        self._operator: Identity | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class Suite:
         self.org_id = result.org_id
         self.owner_api_key = result.owner_api_key
         self.service_api_key = result.service_api_key
+        self.operator_api_key = result.operator_api_key
         self.owner_user_id = result.owner_user_id
 
     # --- channels and stubs ----------------------------------------------------------
@@ -191,6 +194,13 @@ class Suite:
             token = await self.exchange(self.service_api_key)
             self._service = Identity("", None, "SERVICE", token)
         return self._service
+
+    async def operator(self) -> Identity:
+        """The bootstrap platform operator (role OPERATOR, no organization)."""
+        if self._operator is None:
+            token = await self.exchange(self.operator_api_key)
+            self._operator = Identity("", None, "OPERATOR", token)
+        return self._operator
 
     async def user(self, role: str, org_id: str | None = None) -> Identity:
         """A new user with `role` in an organization (the bootstrap one by default)."""

@@ -1,4 +1,8 @@
-"""Who may call what: a role × RPC matrix over every org RPC, and tenant isolation."""
+"""Who may call what: a role × RPC matrix over every org RPC, and tenant isolation.
+
+Roles include the platform principals: SERVICE (service accounts) and OPERATOR (the
+platform operator, who changes platform-wide resources and reaches no tenant data).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import jwt
 import pytest
 from google.protobuf import field_mask_pb2
 
@@ -22,10 +27,13 @@ UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 # The call got past access control (its outcome belongs to the RPC's own tests).
 ADMITTED = "ADMITTED"
 
-ROLES = ("VIEWER", "MEMBER", "ADMIN", "OWNER", "SERVICE", "NONE")
+ROLES = ("VIEWER", "MEMBER", "ADMIN", "OWNER", "SERVICE", "OPERATOR", "NONE")
 VIEWER_UP = {"VIEWER", "MEMBER", "ADMIN", "OWNER", "SERVICE"}
 ADMIN_UP = {"ADMIN", "OWNER", "SERVICE"}
+# LEVEL_PLATFORM: platform principals only, no tenant role.
+PLATFORM = {"SERVICE", "OPERATOR"}
 EVERYONE = set(ROLES)
+PLATFORM_CHAIN = "organizations/00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ class Row:
 
 
 MATRIX: list[Row] = [
-    Row("OrganizationService", "CreateOrganization", {"SERVICE"}, OK, lambda t: (
+    Row("OrganizationService", "CreateOrganization", PLATFORM, OK, lambda t: (
         organization_pb2.CreateOrganizationRequest(
             organization=organization_pb2.Organization(display_name="New", slug=f"o-{_tag()}")
         ))),
@@ -108,9 +116,9 @@ MATRIX: list[Row] = [
     Row("AuthService", "ExchangeApiKey", EVERYONE, OK,
         lambda t: auth_pb2.ExchangeApiKeyRequest(api_key=t.owner_api_key)),
     Row("AuthService", "GetJwks", EVERYONE, OK, lambda t: auth_pb2.GetJwksRequest()),
-    Row("AuthService", "RotateTokenSigningKey", {"SERVICE"}, OK,
+    Row("AuthService", "RotateTokenSigningKey", PLATFORM, OK,
         lambda t: auth_pb2.RotateTokenSigningKeyRequest()),
-    Row("AuthService", "CreateServiceAccount", {"SERVICE"}, OK,
+    Row("AuthService", "CreateServiceAccount", PLATFORM, OK,
         lambda t: auth_pb2.CreateServiceAccountRequest(
             service_account=auth_pb2.ServiceAccount(display_name="svc")
         )),
@@ -141,6 +149,7 @@ async def _identities(org: Org) -> dict[str, Identity | None]:
     }
     people["OWNER"] = await org.suite.owner()
     people["SERVICE"] = await org.suite.service()
+    people["OPERATOR"] = await org.suite.operator()
     people["NONE"] = None
     return people
 
@@ -224,7 +233,8 @@ async def test_another_organizations_caller_is_denied_on_every_org_scoped_rpc_of
         (org.audit.GetAuditCheckpoint, audit_pb2.GetAuditCheckpointRequest(parent=victim.org)),
     ]  # fmt: skip
     failures = []
-    for intruder in (intruder_owner, intruder_admin):
+    # The operator is outside every tenant: it is refused exactly like another tenant.
+    for intruder in (intruder_owner, intruder_admin, await org.suite.operator()):
         for method, request in calls:
             if f"/sensei.org.v1.{service}/" not in method._method.decode():
                 continue
@@ -246,3 +256,49 @@ async def test_another_organizations_caller_is_denied_on_every_org_scoped_rpc_of
         organization_pb2.GetOrganizationRequest(name=victim.org), metadata=owner.metadata
     )
     assert still.organization.display_name == "Acme Corp"
+
+
+async def test_operator_reads_the_platform_chain_and_finds_its_own_events(org: Org) -> None:
+    operator = await org.suite.operator()
+    created = await org.auth.CreateServiceAccount(
+        auth_pb2.CreateServiceAccountRequest(
+            service_account=auth_pb2.ServiceAccount(display_name=f"worker-{_tag()}")
+        ),
+        metadata=operator.metadata,
+    )
+    await org.audit_settled()
+    logs = await org.audit.ListAuditLogs(
+        audit_pb2.ListAuditLogsRequest(parent=PLATFORM_CHAIN, page_size=1000),
+        metadata=operator.metadata,
+    )
+    mine = [
+        log
+        for log in logs.audit_logs
+        if log.action == "service_account.create" and log.resource_id == created.service_account.id
+    ]
+    assert len(mine) == 1
+    assert mine[0].actor.startswith("operators/") and not mine[0].user_id
+    verified = await org.audit.VerifyAuditChain(
+        audit_pb2.VerifyAuditChainRequest(parent=PLATFORM_CHAIN), metadata=operator.metadata
+    )
+    assert verified.valid
+
+
+async def test_no_tenant_role_reads_the_platform_chain(org: Org) -> None:
+    for role in ("ADMIN", "OWNER"):
+        caller = await org.suite.user(role)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await org.audit.ListAuditLogs(
+                audit_pb2.ListAuditLogsRequest(parent=PLATFORM_CHAIN), metadata=caller.metadata
+            )
+        assert caught.value.code() == DENIED
+
+
+async def test_operator_token_has_no_organization(org: Org) -> None:
+    response = await org.auth.ExchangeApiKey(
+        auth_pb2.ExchangeApiKeyRequest(api_key=org.suite.operator_api_key)
+    )
+    claims = jwt.decode(response.access_token, options={"verify_signature": False})
+    assert claims["role"] == "OPERATOR"
+    assert claims["sub"].startswith("operators/")
+    assert "org" not in claims

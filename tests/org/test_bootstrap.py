@@ -1,4 +1,4 @@
-"""The bootstrap: first organization, owner and service account, idempotent by slug."""
+"""The bootstrap: first organization, owner, service account and operator; idempotent."""
 
 from __future__ import annotations
 
@@ -32,18 +32,22 @@ async def test_bootstrap_again_reuses_the_org_and_owner_and_issues_new_keys(
         }
         first = await bootstrap(conn, **args)
         second = await bootstrap(conn, **args)
-        assert (second.org_id, second.owner_user_id, second.service_account_id) == (
-            first.org_id,
-            first.owner_user_id,
-            first.service_account_id,
-        )
+        assert (
+            second.org_id,
+            second.owner_user_id,
+            second.service_account_id,
+            second.operator_id,
+        ) == (first.org_id, first.owner_user_id, first.service_account_id, first.operator_id)
         assert second.owner_api_key != first.owner_api_key
         assert second.service_api_key != first.service_api_key
+        assert second.operator_api_key != first.operator_api_key
+        assert await conn.fetchval("SELECT count(*) FROM operators") == 1
         assert await conn.fetchval("SELECT count(*) FROM organizations") == 1
         assert await conn.fetchval("SELECT plan FROM organizations") == "PRO"
         assert await conn.fetchval("SELECT role FROM users") == "OWNER"
         assert await conn.fetchval("SELECT email FROM users") == "bill@initech.test"
-        assert await conn.fetchval("SELECT count(*) FROM api_keys") == 4
+        # Owner, service account and operator: a new key each, per run.
+        assert await conn.fetchval("SELECT count(*) FROM api_keys") == 6
     finally:
         await conn.close()
 
@@ -72,7 +76,13 @@ async def test_the_command_migrates_and_prints_env_lines(make_database: object) 
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
     values = dict(line.split("=", 1) for line in out.decode().splitlines())
-    assert {"SENSEI_ORG_ID", "SENSEI_API_KEY", "SENSEI_SERVICE_API_KEY"} <= set(values)
+    assert {
+        "SENSEI_ORG_ID",
+        "SENSEI_API_KEY",
+        "SENSEI_SERVICE_API_KEY",
+        "SENSEI_OPERATOR_API_KEY",
+    } <= set(values)
+    assert values["SENSEI_OPERATOR_API_KEY"].startswith("sk_")
     assert values["SENSEI_API_KEY"].startswith("sk_")
     conn = await _connect(database_url)
     try:

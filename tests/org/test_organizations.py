@@ -9,6 +9,7 @@ import grpc
 from google.protobuf import field_mask_pb2, struct_pb2
 
 from sensei.org.v1 import auth_pb2, organization_pb2
+from shared.outbox import PLATFORM_ORG_ID
 from tests.harness import bad_request_fields, error_info
 from tests.org.conftest import Org, code_of, rpc_error
 
@@ -110,8 +111,14 @@ async def test_create_records_an_audit_event(org: Org) -> None:
     try:
         row = await conn.fetchrow(
             "SELECT actor, action, resource_type, resource_id, org_id::text AS org_id"
-            " FROM audit_logs WHERE resource_id = $1",
+            " FROM audit_logs WHERE resource_id = $1 AND org_id = $2::uuid",
             created.organization.id,
+            created.organization.id,
+        )
+        platform = await conn.fetchrow(
+            "SELECT actor FROM audit_logs WHERE resource_id = $1 AND org_id = $2::uuid",
+            created.organization.id,
+            PLATFORM_ORG_ID,
         )
     finally:
         await conn.close()
@@ -119,6 +126,8 @@ async def test_create_records_an_audit_event(org: Org) -> None:
     assert row["action"] == "organization.create"
     assert row["org_id"] == created.organization.id
     assert row["actor"].startswith("serviceAccounts/")
+    # The platform chain records it too: a platform principal acted.
+    assert platform is not None and platform["actor"] == row["actor"]
 
 
 async def test_get_of_a_missing_organization_is_not_found(org: Org) -> None:

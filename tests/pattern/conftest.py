@@ -28,6 +28,7 @@ import grpc
 import pytest
 import weaviate
 
+from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 from sensei.pattern.v1 import pattern_pb2, pattern_pb2_grpc
 from services.pattern.index_weaviate import DEFAULT_COLLECTION
 from tests.conftest import RUN_ID, Cluster
@@ -96,6 +97,7 @@ class Deployment:
     service: Identity
     admin: Identity
     viewer: Identity
+    operator: Identity
     weaviate: WeaviateTestServer | None = None
     weaviate_endpoint: tuple[str, int] | None = None
     collection: str = DEFAULT_COLLECTION
@@ -125,6 +127,20 @@ class Deployment:
             request, metadata=(who or self.service).metadata
         )
         return response
+
+    async def migration(self, who: Identity | None = None) -> str:
+        """The name of a new migration of `who`'s organization (the admin's by default):
+        RecordPatternOutcome counts once per (pattern, migration)."""
+        caller = who or self.admin
+        stub = self.suite.stub("migration", migration_pb2_grpc.MigrationServiceStub)
+        response = await stub.CreateMigration(
+            migration_pb2.CreateMigrationRequest(
+                parent=caller.org_name,
+                migration=migration_pb2.Migration(display_name=unique("outcome")),
+            ),
+            metadata=caller.metadata,
+        )
+        return str(response.migration.name)
 
     async def get(self, name: str) -> pattern_pb2.Pattern:
         """GetPattern by name."""
@@ -283,7 +299,8 @@ async def deploy(
         settings["SENSEI_PATTERN_WEAVIATE_URL"] = endpoint[0]
         settings["SENSEI_PATTERN_WEAVIATE_GRPC_PORT"] = str(endpoint[1])
     settings.update(env or {})
-    await suite.start("pattern", env=settings)
+    # RecordPatternOutcome checks the migration it names with the migration service.
+    await suite.start("migration", "pattern", env=settings)
     deployment = Deployment(
         suite=suite,
         backend=backend,
@@ -291,6 +308,7 @@ async def deploy(
         service=await suite.service(),
         admin=await suite.user("ADMIN"),
         viewer=await suite.user("VIEWER"),
+        operator=await suite.operator(),
         weaviate=weaviate_server,
         weaviate_endpoint=endpoint,
         collection=collection,

@@ -154,17 +154,26 @@ def test_bad_pattern_references_are_violations(
 
 def test_outcome_report_lists_every_violation() -> None:
     with pytest.raises(InvalidArgument) as error:
-        domain.check_outcome_report(None, "", "", "", "\x00")
-    assert violated(error) == {"name", "outcome", "request_id"}
+        domain.check_outcome_report(None, "", "", "", "\x00", migration="migrations/x")
+    assert violated(error) == {"name", "outcome", "request_id", "migration"}
 
 
 def test_outcome_report_of_a_fingerprint() -> None:
-    report = domain.check_outcome_report("fingerprint", "", "fp", "FAILURE", "r-1")
+    org, migration = "0b7d4a2e-7a61-4d3c-9f43-7c3b1f0c2a11", "5d1c2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5"
+    report = domain.check_outcome_report(
+        "fingerprint",
+        "",
+        "fp",
+        "FAILURE",
+        "r-1",
+        migration=f"organizations/{org}/migrations/{migration}",
+    )
     assert (report.ref.fingerprint, report.outcome, report.request_id) == (
         "fp",
         Outcome.FAILURE,
         "r-1",
     )
+    assert (report.migration.org_id, report.migration.migration_id) == (org, migration)
 
 
 def test_check_search_lists_every_violation() -> None:

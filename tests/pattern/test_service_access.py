@@ -1,4 +1,9 @@
-"""Who may call what, and how bad input is refused (INVALID_ARGUMENT with a BadRequest)."""
+"""Who may call what, and how bad input is refused (INVALID_ARGUMENT with a BadRequest).
+
+Pattern writes are platform-wide: only platform principals (service accounts, the
+platform operator) make them; no tenant role does, not even OWNER. Outcomes are reported
+by tenant members, about a migration of their own organization.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ async def _reindex(stub: pattern_pb2_grpc.PatternServiceStub, metadata: Any) -> 
     ]
 
 
+# Platform writes: LEVEL_PLATFORM.
 WRITES: dict[str, Call] = {
     "UpsertPattern": lambda stub, md: stub.UpsertPattern(
         pattern_pb2.UpsertPatternRequest(
@@ -34,12 +40,6 @@ WRITES: dict[str, Call] = {
     ),
     "DeletePattern": lambda stub, md: stub.DeletePattern(
         pattern_pb2.DeletePatternRequest(name="patterns/00000000-0000-4000-8000-000000000000"),
-        metadata=md,
-    ),
-    "RecordPatternOutcome": lambda stub, md: stub.RecordPatternOutcome(
-        pattern_pb2.RecordPatternOutcomeRequest(
-            fingerprint=unique("w"), outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS
-        ),
         metadata=md,
     ),
     "ReindexPatterns": _reindex,
@@ -68,45 +68,98 @@ async def _code(call: Awaitable[Any]) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
+@pytest.mark.parametrize("role", ["VIEWER", "MEMBER", "ADMIN", "OWNER"])
 @pytest.mark.parametrize("method", sorted(WRITES))
-async def test_viewer_cannot_write(deployment: Deployment, method: str) -> None:
-    error = await rpc_error(WRITES[method](deployment.stub, deployment.viewer.metadata))
+async def test_no_tenant_role_writes_patterns(
+    deployment: Deployment, method: str, role: str
+) -> None:
+    caller = await deployment.suite.user(role)
+    error = await rpc_error(WRITES[method](deployment.stub, caller.metadata))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(error).reason == "PLATFORM_ONLY"
+
+
+async def test_viewer_cannot_report_outcomes(deployment: Deployment) -> None:
+    created = await deployment.upsert(unique("viewed"), values=vector(1.0))
+    error = await rpc_error(
+        deployment.stub.RecordPatternOutcome(
+            pattern_pb2.RecordPatternOutcomeRequest(
+                name=created.pattern.name,
+                outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS,
+                migration=await deployment.migration(),
+            ),
+            metadata=deployment.viewer.metadata,
+        )
+    )
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert error_info(error).reason == "ROLE_TOO_LOW"
 
 
+async def test_operator_cannot_report_outcomes(deployment: Deployment) -> None:
+    # Outcomes name a tenant's migration: tenant data the operator never reaches.
+    created = await deployment.upsert(unique("operated"), values=vector(1.0))
+    error = await rpc_error(
+        deployment.stub.RecordPatternOutcome(
+            pattern_pb2.RecordPatternOutcomeRequest(
+                name=created.pattern.name,
+                outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS,
+                migration=await deployment.migration(),
+            ),
+            metadata=deployment.operator.metadata,
+        )
+    )
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(error).reason == "OPERATOR_NOT_ALLOWED"
+
+
+@pytest.mark.parametrize("who", ["viewer", "operator", "service"])
 @pytest.mark.parametrize("method", sorted(READS))
-async def test_viewer_can_read(deployment: Deployment, method: str) -> None:
-    code = await _code(READS[method](deployment.stub, deployment.viewer.metadata))
+async def test_viewers_and_platform_principals_can_read(
+    deployment: Deployment, method: str, who: str
+) -> None:
+    caller: Identity = getattr(deployment, who)
+    code = await _code(READS[method](deployment.stub, caller.metadata))
     assert code in (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND)
 
 
-@pytest.mark.parametrize("who", ["admin", "service"])
-async def test_admins_and_services_can_write(deployment: Deployment, who: str) -> None:
+@pytest.mark.parametrize("who", ["operator", "service"])
+async def test_platform_principals_can_write(deployment: Deployment, who: str) -> None:
     caller: Identity = getattr(deployment, who)
     created = await deployment.upsert(unique("writer"), values=vector(1.0), who=caller)
-    await deployment.stub.RecordPatternOutcome(
-        pattern_pb2.RecordPatternOutcomeRequest(
-            name=created.pattern.name, outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS
-        ),
-        metadata=caller.metadata,
-    )
     await deployment.stub.DeletePattern(
         pattern_pb2.DeletePatternRequest(name=created.pattern.name), metadata=caller.metadata
     )
 
 
-async def test_member_cannot_write(deployment: Deployment) -> None:
+async def test_members_report_outcomes_of_their_migrations(deployment: Deployment) -> None:
     member = await deployment.suite.user("MEMBER")
-    error = await rpc_error(WRITES["UpsertPattern"](deployment.stub, member.metadata))
-    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    created = await deployment.upsert(unique("reported"), values=vector(1.0))
+    response = await deployment.stub.RecordPatternOutcome(
+        pattern_pb2.RecordPatternOutcomeRequest(
+            name=created.pattern.name,
+            outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS,
+            migration=await deployment.migration(member),
+        ),
+        metadata=member.metadata,
+    )
+    assert response.pattern.success_count == 1
 
 
-@pytest.mark.parametrize("method", sorted({**READS, **WRITES}))
+OUTCOME: dict[str, Call] = {
+    "RecordPatternOutcome": lambda stub, md: stub.RecordPatternOutcome(
+        pattern_pb2.RecordPatternOutcomeRequest(
+            fingerprint=unique("w"), outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS
+        ),
+        metadata=md,
+    ),
+}
+
+
+@pytest.mark.parametrize("method", sorted({**READS, **WRITES, **OUTCOME}))
 async def test_callers_without_a_token_are_unauthenticated(
     deployment: Deployment, method: str
 ) -> None:
-    call = {**READS, **WRITES}[method]
+    call = {**READS, **WRITES, **OUTCOME}[method]
     assert await _code(call(deployment.stub, ())) == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -188,7 +241,7 @@ async def test_bad_searches_are_invalid(
             lambda stub, md: stub.RecordPatternOutcome(
                 pattern_pb2.RecordPatternOutcomeRequest(fingerprint="fp"), metadata=md
             ),
-            {"outcome"},
+            {"outcome", "migration"},
         ),
     ],
     ids=["malformed-name", "no-pattern", "negative-page-size", "foreign-name", "no-outcome"],

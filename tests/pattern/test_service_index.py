@@ -18,7 +18,7 @@ async def _reindex(deployment: Deployment) -> list[pattern_pb2.ReindexPatternsRe
     return [
         progress
         async for progress in deployment.stub.ReindexPatterns(
-            pattern_pb2.ReindexPatternsRequest(), metadata=deployment.admin.metadata
+            pattern_pb2.ReindexPatternsRequest(), metadata=deployment.operator.metadata
         )
     ]
 
@@ -68,11 +68,14 @@ async def test_writes_succeed_while_weaviate_is_down_and_the_indexer_catches_up(
             for i in range(1, 4)
         ]
         await deployment.stub.DeletePattern(
-            pattern_pb2.DeletePatternRequest(name=doomed.name), metadata=deployment.admin.metadata
+            pattern_pb2.DeletePatternRequest(name=doomed.name),
+            metadata=deployment.operator.metadata,
         )
         await deployment.stub.RecordPatternOutcome(
             pattern_pb2.RecordPatternOutcomeRequest(
-                name=before.name, outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS
+                name=before.name,
+                outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS,
+                migration=await deployment.migration(),
             ),
             metadata=deployment.service.metadata,
         )

@@ -199,7 +199,7 @@ async def test_delete_removes_the_pattern_and_then_its_vector(deployment: Deploy
     assert created.embedding_id in await deployment.index_ids()
     await deployment.stub.DeletePattern(
         pattern_pb2.DeletePatternRequest(name=created.name, etag=created.etag),
-        metadata=deployment.admin.metadata,
+        metadata=deployment.operator.metadata,
     )
     error = await rpc_error(deployment.get(created.name))
     assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -212,7 +212,7 @@ async def test_delete_removes_the_pattern_and_then_its_vector(deployment: Deploy
     error = await rpc_error(
         deployment.stub.DeletePattern(
             pattern_pb2.DeletePatternRequest(name=created.name),
-            metadata=deployment.admin.metadata,
+            metadata=deployment.operator.metadata,
         )
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -223,7 +223,7 @@ async def test_pattern_created_again_after_delete_is_searchable(deployment: Depl
     fingerprint = unique("fp")
     first = (await deployment.upsert(fingerprint, pattern_type, values=vector(1.0))).pattern
     await deployment.stub.DeletePattern(
-        pattern_pb2.DeletePatternRequest(name=first.name), metadata=deployment.admin.metadata
+        pattern_pb2.DeletePatternRequest(name=first.name), metadata=deployment.operator.metadata
     )
     again = (await deployment.upsert(fingerprint, pattern_type, values=vector(1.0))).pattern
     assert again.id != first.id and again.embedding_id == first.embedding_id
@@ -235,9 +235,9 @@ async def test_pattern_created_again_after_delete_is_searchable(deployment: Depl
     assert again.embedding_id in await deployment.index_ids()
 
 
-async def test_user_writes_are_audited_in_their_organization(deployment: Deployment) -> None:
+async def test_operator_writes_are_audited_on_the_platform_chain(deployment: Deployment) -> None:
     created = (
-        await deployment.upsert(unique("audited"), values=vector(1.0), who=deployment.admin)
+        await deployment.upsert(unique("audited"), values=vector(1.0), who=deployment.operator)
     ).pattern
     conn = await deployment.db()
     try:
@@ -246,10 +246,9 @@ async def test_user_writes_are_audited_in_their_organization(deployment: Deploym
             found = await conn.fetchval(
                 "SELECT count(*) FROM org.audit_logs WHERE action = 'pattern.create'"
                 " AND resource_type = 'pattern' AND resource_id = $1 AND org_id = $2"
-                " AND user_id = $3",
+                " AND actor LIKE 'operators/%' AND user_id IS NULL",
                 created.id,
-                deployment.admin.org_id,
-                deployment.admin.user_id,
+                PLATFORM_ORG_ID,
             )
             return bool(found == 1)
 

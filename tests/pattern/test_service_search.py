@@ -65,7 +65,9 @@ async def test_proven_pattern_outranks_an_equally_similar_unproven_one(
     for _ in range(5):
         await deployment.stub.RecordPatternOutcome(
             pattern_pb2.RecordPatternOutcomeRequest(
-                name=proven.name, outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS
+                name=proven.name,
+                outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS,
+                migration=await deployment.migration(),
             ),
             metadata=deployment.service.metadata,
         )

@@ -33,6 +33,7 @@ from sensei.org.v1 import audit_pb2, audit_pb2_grpc
 from sensei.pattern.v1 import pattern_pb2, pattern_pb2_grpc
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
 from shared.db import migrate, service_migrations
+from shared.outbox import PLATFORM_ORG_ID
 from tests.harness import ALL_SERVICES, Identity, Suite
 from tests.reliability.conftest import (
     SERVING,
@@ -117,8 +118,17 @@ async def _until_acknowledged(
 
 
 async def _writer(
-    suite: Suite, owner: Identity, index: int, writes: int, *, ledger: Ledger, deadline: float
+    suite: Suite,
+    owner: Identity,
+    index: int,
+    writes: int,
+    *,
+    ledger: Ledger,
+    deadline: float,
+    operator: Identity,
 ) -> None:
+    """Creates migrations as `owner` and, every other write, a pattern as `operator`
+    (pattern writes are platform-wide)."""
     migrations = suite.stub("migration", migration_pb2_grpc.MigrationServiceStub)
     patterns = suite.stub("pattern", pattern_pb2_grpc.PatternServiceStub)
     for number in range(writes):
@@ -149,7 +159,7 @@ async def _writer(
                 ledger,
                 fingerprint,
                 lambda upsert=upsert: patterns.UpsertPattern(
-                    upsert, metadata=owner.metadata, timeout=10
+                    upsert, metadata=operator.metadata, timeout=10
                 ),
                 deadline,
             )
@@ -187,11 +197,20 @@ async def test_a_postgres_restart_under_write_load_loses_no_acknowledged_write(
     try:
         await suite.start(*ALL_SERVICES, env=STACK_ENV)
         owner = await suite.owner()
+        operator = await suite.operator()
         ledger = Ledger()
         deadline = time.monotonic() + 60 * restarts
         tasks = [
             asyncio.create_task(
-                _writer(suite, owner, index, writes, ledger=ledger, deadline=deadline)
+                _writer(
+                    suite,
+                    owner,
+                    index,
+                    writes,
+                    ledger=ledger,
+                    deadline=deadline,
+                    operator=operator,
+                )
             )
             for index in range(writers)
         ]
@@ -248,7 +267,13 @@ async def test_a_postgres_restart_under_write_load_loses_no_acknowledged_write(
         creates = Counter(e.resource_id for e in entries if e.action == "migration.create")
         assert set(creates) == set(ledger.migrations)
         assert set(creates.values()) == {1}
-        pattern_creates = Counter(e.resource_id for e in entries if e.action == "pattern.create")
+        # Pattern writes are the operator's: audited on the platform chain.
+        platform = Identity(PLATFORM_ORG_ID, None, "OPERATOR", operator.token)
+        pattern_creates = Counter(
+            e.resource_id
+            for e in await audit_entries(suite, platform)
+            if e.action == "pattern.create"
+        )
         assert len(pattern_creates) == len(ledger.patterns)
         assert set(pattern_creates.values()) == {1}
         await _everything_serves(suite, owner)
@@ -387,8 +412,14 @@ async def test_with_org_down_the_other_services_keep_working_and_audit_arrives_o
     )
     # Every service has fetched the token keys once (a cold cache needs the org service).
     await patterns.GetPatternIndex(pattern_pb2.GetPatternIndexRequest(), metadata=owner.metadata)
+    # Pattern writes are the platform operator's, audited on the platform chain.
+    operator = await suite.operator()
+    platform = Identity(PLATFORM_ORG_ID, None, "OPERATOR", operator.token)
     await eventually(lambda: audit_drained(suite))
-    before = Counter((e.service, e.action) for e in await audit_entries(suite, owner))
+    before = Counter(
+        (e.service, e.action)
+        for e in [*await audit_entries(suite, owner), *await audit_entries(suite, platform)]
+    )
 
     await suite.stop("org")
     expected: Counter[tuple[str, str]] = Counter()
@@ -429,7 +460,7 @@ async def test_with_org_down_the_other_services_keep_working_and_audit_arrives_o
                         type="org-down",
                         text=f"CREATE INDEX i{index}_{number} ON t (c)",
                     ),
-                    metadata=owner.metadata,
+                    metadata=operator.metadata,
                 )
             except grpc.aio.AioRpcError as exc:
                 errors.append(f"client {index}: {exc.code().name} {exc.details()}")
@@ -453,7 +484,7 @@ async def test_with_org_down_the_other_services_keep_working_and_audit_arrives_o
 
     await suite.restart("org", env=STACK_ENV)
     await eventually(lambda: audit_drained(suite), seconds=30)
-    entries = await audit_entries(suite, owner)
+    entries = [*await audit_entries(suite, owner), *await audit_entries(suite, platform)]
     after = Counter((e.service, e.action) for e in entries)
     for key, count in expected.items():
         assert after[key] - before[key] == count, key
@@ -463,8 +494,9 @@ async def test_with_org_down_the_other_services_keep_working_and_audit_arrives_o
     ours = {key for key in per_resource if key[0] in actions}
     assert len(ours) == sum(expected.values()), Counter(action for action, _ in per_resource)
     audit = suite.stub("org", audit_pb2_grpc.AuditServiceStub)
-    report = await audit.VerifyAuditChain(
-        audit_pb2.VerifyAuditChainRequest(parent=owner.org_name), metadata=owner.metadata
-    )
-    assert report.valid, report.failure
+    for chain in (owner, platform):
+        report = await audit.VerifyAuditChain(
+            audit_pb2.VerifyAuditChainRequest(parent=chain.org_name), metadata=chain.metadata
+        )
+        assert report.valid, report.failure
     report_figures("org_outage", writes=sum(expected.values()), clients=6)

@@ -31,6 +31,7 @@ from sensei.migration.v1 import (
 from sensei.org.v1 import organization_pb2, organization_pb2_grpc
 from sensei.pattern.v1 import pattern_pb2, pattern_pb2_grpc
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
+from shared.outbox import PLATFORM_ORG_ID
 from tests.harness import Identity
 from tests.reliability.conftest import (
     Stack,
@@ -66,6 +67,8 @@ class Tenant:
     viewer: Identity
     shared_migration: str
     shared_pattern: str
+    # Pattern writes are platform-wide: the platform operator makes them, no tenant role.
+    operator: Identity
 
 
 class Client:
@@ -88,6 +91,7 @@ class Client:
         self.patterns = pattern_pb2_grpc.PatternServiceStub(self.channels["pattern"])
         self.orgs = organization_pb2_grpc.OrganizationServiceStub(self.channels["org"])
         self.mine: list[str] = []  # migrations this client created
+        self.reported: set[str] = set()  # its migrations that already have an outcome
         self.started: list[str] = []
         self.progress = 0.0
 
@@ -238,18 +242,27 @@ class Client:
                 type=f"load-{self.tenant.owner.org_id}",
                 text=f"ALTER TABLE t{self.index} RENAME COLUMN a TO b",
             ),
-            metadata=self.tenant.admin.metadata,
+            metadata=self.tenant.operator.metadata,
         )
 
     async def record_outcome(self) -> None:
+        # An outcome counts once per (pattern, migration): each report names a migration
+        # of this client that has none yet, so every call counts.
+        fresh = [name for name in self.mine if name not in self.reported]
+        if not fresh:
+            await self.create_migration()
+            self.tally.done["create_migration"] += 1
+            fresh = [self.mine[-1]]
         await self.patterns.RecordPatternOutcome(
             pattern_pb2.RecordPatternOutcomeRequest(
                 name=self.tenant.shared_pattern,
                 outcome=pattern_pb2.PATTERN_OUTCOME_SUCCESS,
                 request_id=str(uuid.uuid4()),
+                migration=fresh[0],
             ),
             metadata=self.tenant.admin.metadata,
         )
+        self.reported.add(fresh[0])
 
     async def search_patterns(self) -> None:
         await self.patterns.SearchPatterns(
@@ -286,6 +299,7 @@ async def _tenant(stack: Stack) -> Tenant:
     member = await stack.suite.user("MEMBER", owner.org_id)
     admin = await stack.suite.user("ADMIN", owner.org_id)
     viewer = await stack.suite.user("VIEWER", owner.org_id)
+    operator = await stack.suite.operator()
     migrations = stack.stub("migration", migration_pb2_grpc.MigrationServiceStub)
     shared = await migrations.CreateMigration(
         migration_pb2.CreateMigrationRequest(
@@ -303,9 +317,11 @@ async def _tenant(stack: Stack) -> Tenant:
         pattern_pb2.UpsertPatternRequest(
             fingerprint=f"load-shared-{uuid.uuid4().hex}", type="load-shared", text="shared"
         ),
-        metadata=admin.metadata,
+        metadata=operator.metadata,
     )
-    return Tenant(owner, member, admin, viewer, shared.migration.name, pattern.pattern.name)
+    return Tenant(
+        owner, member, admin, viewer, shared.migration.name, pattern.pattern.name, operator
+    )
 
 
 async def _audit_count(stack: Stack, tenant: Tenant) -> Counter[str]:
@@ -380,7 +396,16 @@ async def test_concurrent_clients_get_no_errors_and_exact_counts(
     assert actions["migration.report_progress"] == tally.done["report_progress"]
     assert actions["schema.create"] == tally.done["create_schema"]
     assert actions["agent_execution.complete"] == tally.done["agent_run"]
-    assert actions["pattern.create"] == tally.done["upsert_pattern"] + 1
+    # Pattern writes are the platform's: on the platform chain, none in the tenant's.
+    assert actions["pattern.create"] == 0
+    platform_creates = await stack.fetchval(
+        "org",
+        "SELECT count(*) FROM audit_logs a JOIN pattern.patterns p ON a.resource_id = p.id::text"
+        " WHERE a.org_id = $1 AND a.action = 'pattern.create' AND p.type = $2",
+        uuid.UUID(PLATFORM_ORG_ID),
+        f"load-{tenant.owner.org_id}",
+    )
+    assert platform_creates == tally.done["upsert_pattern"]
     assert actions["pattern.record_outcome"] == tally.done["record_outcome"]
     assert actions["verification.create"] == tally.done["create_verification"]
 

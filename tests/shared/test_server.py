@@ -129,7 +129,7 @@ async def test_role_below_the_rule_is_denied(probe_server: ProbeServer) -> None:
     assert error_info(caught.value).reason == "ROLE_TOO_LOW"
 
 
-async def test_user_principal_cannot_call_service_only_method(probe_server: ProbeServer) -> None:
+async def test_user_principal_cannot_call_a_platform_method(probe_server: ProbeServer) -> None:
     token = probe_server.keys.token(role="OWNER", org=ORG)
     async with grpc.aio.insecure_channel(probe_server.address) as channel:
         stub = organization_pb2_grpc.OrganizationServiceStub(channel)
@@ -138,7 +138,38 @@ async def test_user_principal_cannot_call_service_only_method(probe_server: Prob
                 organization_pb2.CreateOrganizationRequest(), metadata=_metadata(token)
             )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert error_info(caught.value).reason == "SERVICE_ONLY"
+    assert error_info(caught.value).reason == "PLATFORM_ONLY"
+
+
+@pytest.mark.parametrize("role", ["SERVICE", "OPERATOR"])
+async def test_platform_principals_pass_a_platform_method(
+    probe_server: ProbeServer, role: str
+) -> None:
+    token = probe_server.keys.token(role=role, sub=f"operators/{uuid.uuid4()}")
+    async with grpc.aio.insecure_channel(probe_server.address) as channel:
+        stub = organization_pb2_grpc.OrganizationServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.CreateOrganization(
+                organization_pb2.CreateOrganizationRequest(), metadata=_metadata(token)
+            )
+    # Past access control: the probe does not implement the method.
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_an_operator_token_naming_an_organization_reaches_no_tenant_data(
+    probe_server: ProbeServer,
+) -> None:
+    # Platform principals belong to no organization, whatever an `org` claim says.
+    token = probe_server.keys.token(role="OPERATOR", org=ORG, sub=f"operators/{uuid.uuid4()}")
+    async with grpc.aio.insecure_channel(probe_server.address) as channel:
+        stub = organization_pb2_grpc.OrganizationServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetOrganization(
+                organization_pb2.GetOrganizationRequest(name=f"organizations/{ORG}"),
+                metadata=_metadata(token),
+            )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(caught.value).reason == "OPERATOR_NOT_ALLOWED"
 
 
 async def test_domain_error_becomes_rich_status(probe_server: ProbeServer) -> None:

@@ -64,12 +64,12 @@ def test_every_rpc_declares_an_access_level(
     assert missing == []
 
 
-def test_signing_key_management_needs_admin_and_is_not_org_scoped(
+def test_signing_key_management_is_platform_only_and_not_org_scoped(
     service: descriptor_pb2.ServiceDescriptorProto,
 ) -> None:
     rules = {m.name: m.options.Extensions[access_pb2.access] for m in service.method}
     for name in ("RotateSigningKey", "RevokeSigningKey"):
-        assert rules[name].min_level == access_pb2.LEVEL_ADMIN
+        assert rules[name].min_level == access_pb2.LEVEL_PLATFORM
         assert rules[name].org_field == ""
 
 

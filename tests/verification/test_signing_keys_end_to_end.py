@@ -1,14 +1,21 @@
-"""Signing key rotation and revocation through the running service."""
+"""Signing key rotation and revocation through the running service.
+
+Signing keys are platform-wide (every organization's certificates hang on them): only
+platform principals (the operator, service accounts) manage them, never a tenant role.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
+import asyncpg
 import grpc
 import pytest
 
 from sensei.verification.v1 import verification_pb2
+from shared.outbox import PLATFORM_ORG_ID
 from tests.harness import Identity, error_info
 from tests.verification.conftest import Stack
 
@@ -31,15 +38,15 @@ async def _validity(stack: Stack, certificate: verification_pb2.Certificate) -> 
     return int(verdict.validity)
 
 
-async def _admin(stack: Stack) -> Identity:
-    return await stack.suite.user("ADMIN")
+async def _operator(stack: Stack) -> Identity:
+    return await stack.suite.operator()
 
 
 async def test_rotation_keeps_old_certificates_valid(stack: Stack) -> None:
     old = await _certificate(stack)
 
     rotated = await stack.verifications.RotateSigningKey(
-        pb.RotateSigningKeyRequest(), metadata=(await _admin(stack)).metadata
+        pb.RotateSigningKeyRequest(), metadata=(await _operator(stack)).metadata
     )
 
     assert rotated.retired_key.key_id == old.key_id
@@ -62,7 +69,7 @@ async def test_revoked_key_fails_its_certificates(stack: Stack) -> None:
         pb.RevokeSigningKeyRequest(
             name=f"signingKeys/{certificate.key_id}", reason="key compromised"
         ),
-        metadata=(await _admin(stack)).metadata,
+        metadata=(await _operator(stack)).metadata,
     )
 
     assert revoked.signing_key.status == pb.SIGNING_KEY_STATUS_REVOKED
@@ -95,32 +102,81 @@ async def test_tampered_certificate_is_not_valid(stack: Stack) -> None:
     assert garbage.validity == pb.CERTIFICATE_VALIDITY_MALFORMED
 
 
-async def test_members_cannot_manage_signing_keys(stack: Stack) -> None:
-    member = await stack.suite.user("MEMBER")
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stack.verifications.RotateSigningKey(
-            pb.RotateSigningKeyRequest(), metadata=member.metadata
-        )
-    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert error_info(caught.value).reason == "ROLE_TOO_LOW"
+@pytest.mark.parametrize("role", ["VIEWER", "MEMBER", "ADMIN", "OWNER"])
+async def test_no_tenant_role_manages_signing_keys(stack: Stack, role: str) -> None:
+    caller = await stack.suite.user(role)
+    keys = await stack.verifications.ListSigningKeys(pb.ListSigningKeysRequest())
+    calls = [
+        stack.verifications.RotateSigningKey(
+            pb.RotateSigningKeyRequest(), metadata=caller.metadata
+        ),
+        stack.verifications.RevokeSigningKey(
+            pb.RevokeSigningKeyRequest(name=keys.signing_keys[0].name), metadata=caller.metadata
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert error_info(caught.value).reason == "PLATFORM_ONLY"
+    after = await stack.verifications.ListSigningKeys(pb.ListSigningKeysRequest())
+    assert list(after.signing_keys) == list(keys.signing_keys)
+
+
+async def test_service_accounts_manage_signing_keys(stack: Stack) -> None:
+    service = await stack.suite.service()
+    rotated = await stack.verifications.RotateSigningKey(
+        pb.RotateSigningKeyRequest(), metadata=service.metadata
+    )
+    revoked = await stack.verifications.RevokeSigningKey(
+        pb.RevokeSigningKeyRequest(name=rotated.retired_key.name), metadata=service.metadata
+    )
+    assert revoked.signing_key.status == pb.SIGNING_KEY_STATUS_REVOKED
+
+
+async def test_operator_key_events_go_to_the_platform_chain(stack: Stack) -> None:
+    operator = await _operator(stack)
+    rotated = await stack.verifications.RotateSigningKey(
+        pb.RotateSigningKeyRequest(), metadata=operator.metadata
+    )
+    await stack.verifications.RevokeSigningKey(
+        pb.RevokeSigningKeyRequest(name=rotated.retired_key.name), metadata=operator.metadata
+    )
+    conn = await asyncpg.connect(stack.suite.database_url)
+    try:
+        rows: list[asyncpg.Record] = []
+        for _ in range(400):  # bounded wait for the relay; no timing is asserted
+            rows = await conn.fetch(
+                "SELECT action, org_id::text AS org_id, actor, user_id FROM org.audit_logs"
+                " WHERE resource_type = 'signing_key' ORDER BY seq"
+            )
+            if len(rows) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    assert [row["action"] for row in rows] == ["signing_key.rotate", "signing_key.revoke"]
+    assert {row["org_id"] for row in rows} == {PLATFORM_ORG_ID}
+    assert all(row["actor"].startswith("operators/") for row in rows)
+    assert all(row["user_id"] is None for row in rows)
 
 
 async def test_unknown_signing_key_is_not_found(stack: Stack) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stack.verifications.RevokeSigningKey(
             pb.RevokeSigningKeyRequest(name="signingKeys/" + "0" * 64),
-            metadata=(await _admin(stack)).metadata,
+            metadata=(await _operator(stack)).metadata,
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_repeated_rotation_request_rotates_once(stack: Stack) -> None:
-    admin = await _admin(stack)
+    operator = await _operator(stack)
     first = await stack.verifications.RotateSigningKey(
-        pb.RotateSigningKeyRequest(request_id="rotate-1"), metadata=admin.metadata
+        pb.RotateSigningKeyRequest(request_id="rotate-1"), metadata=operator.metadata
     )
     again = await stack.verifications.RotateSigningKey(
-        pb.RotateSigningKeyRequest(request_id="rotate-1"), metadata=admin.metadata
+        pb.RotateSigningKeyRequest(request_id="rotate-1"), metadata=operator.metadata
     )
     assert again.signing_key.key_id == first.signing_key.key_id
     keys = await stack.verifications.ListSigningKeys(pb.ListSigningKeysRequest())

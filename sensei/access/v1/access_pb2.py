@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsensei/access/v1/access.proto\x12\x10sensei.access.v1\x1a google/protobuf/descriptor.proto\"b\n\nAccessRule\x12*\n\tmin_level\x18\x01 \x01(\x0e\x32\x17.sensei.access.v1.Level\x12\x11\n\torg_field\x18\x02 \x01(\t\x12\x15\n\rallow_service\x18\x03 \x01(\x08*\x89\x01\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x10\n\x0cLEVEL_PUBLIC\x10\x01\x12\x10\n\x0cLEVEL_VIEWER\x10\x02\x12\x10\n\x0cLEVEL_MEMBER\x10\x03\x12\x0f\n\x0bLEVEL_ADMIN\x10\x04\x12\x0f\n\x0bLEVEL_OWNER\x10\x05\x12\x11\n\rLEVEL_SERVICE\x10\x06:N\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1c.sensei.access.v1.AccessRuleb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsensei/access/v1/access.proto\x12\x10sensei.access.v1\x1a google/protobuf/descriptor.proto\"z\n\nAccessRule\x12*\n\tmin_level\x18\x01 \x01(\x0e\x32\x17.sensei.access.v1.Level\x12\x11\n\torg_field\x18\x02 \x01(\t\x12\x15\n\rallow_service\x18\x03 \x01(\x08\x12\x16\n\x0e\x61llow_operator\x18\x04 \x01(\x08*\x9d\x01\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x10\n\x0cLEVEL_PUBLIC\x10\x01\x12\x10\n\x0cLEVEL_VIEWER\x10\x02\x12\x10\n\x0cLEVEL_MEMBER\x10\x03\x12\x0f\n\x0bLEVEL_ADMIN\x10\x04\x12\x0f\n\x0bLEVEL_OWNER\x10\x05\x12\x11\n\rLEVEL_SERVICE\x10\x06\x12\x12\n\x0eLEVEL_PLATFORM\x10\x07:N\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1c.sensei.access.v1.AccessRuleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sensei.access.v1.access_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LEVEL']._serialized_start=186
-  _globals['_LEVEL']._serialized_end=323
+  _globals['_LEVEL']._serialized_start=210
+  _globals['_LEVEL']._serialized_end=367
   _globals['_ACCESSRULE']._serialized_start=85
-  _globals['_ACCESSRULE']._serialized_end=183
+  _globals['_ACCESSRULE']._serialized_end=207
 # @@protoc_insertion_point(module_scope)

@@ -38,7 +38,15 @@ class _LevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Level.ValueType
     LEVEL_OWNER: _Level.ValueType  # 5
     """Changes the plan and deletes the organization."""
     LEVEL_SERVICE: _Level.ValueType  # 6
-    """Service principals only (service-to-service calls, agent workers)."""
+    """Service principals only (service-to-service calls, agent workers; e.g.
+    reading connection secrets, delivering audit events).
+    """
+    LEVEL_PLATFORM: _Level.ValueType  # 7
+    """Platform principals: service accounts and the platform operator; no tenant
+    role. Platform-wide resources (certificate and token signing keys, service
+    accounts, organizations' creation, pattern writes) change only at this
+    level, and their audit events go to the platform chain.
+    """
 
 class Level(_Level, metaclass=_LevelEnumTypeWrapper):
     """Caller levels, lowest to highest for organization roles."""
@@ -56,7 +64,15 @@ LEVEL_ADMIN: Level.ValueType  # 4
 LEVEL_OWNER: Level.ValueType  # 5
 """Changes the plan and deletes the organization."""
 LEVEL_SERVICE: Level.ValueType  # 6
-"""Service principals only (service-to-service calls, agent workers)."""
+"""Service principals only (service-to-service calls, agent workers; e.g.
+reading connection secrets, delivering audit events).
+"""
+LEVEL_PLATFORM: Level.ValueType  # 7
+"""Platform principals: service accounts and the platform operator; no tenant
+role. Platform-wide resources (certificate and token signing keys, service
+accounts, organizations' creation, pattern writes) change only at this
+level, and their audit events go to the platform chain.
+"""
 Global___Level: _TypeAlias = Level  # noqa: Y015
 
 @_typing.final
@@ -70,10 +86,13 @@ class AccessRule(_message.Message):
     MIN_LEVEL_FIELD_NUMBER: _builtins.int
     ORG_FIELD_FIELD_NUMBER: _builtins.int
     ALLOW_SERVICE_FIELD_NUMBER: _builtins.int
+    ALLOW_OPERATOR_FIELD_NUMBER: _builtins.int
     min_level: Global___Level.ValueType
     """The least a caller must be. LEVEL_PUBLIC needs no token; LEVEL_VIEWER to
     LEVEL_OWNER are organization roles in the order VIEWER < MEMBER < ADMIN <
-    OWNER; LEVEL_SERVICE admits service principals only.
+    OWNER; LEVEL_SERVICE admits service principals only; LEVEL_PLATFORM admits
+    platform principals (service accounts and the platform operator) and no
+    organization role.
     """
     org_field: _builtins.str
     """Name of the request field that holds a resource name beginning with
@@ -83,7 +102,18 @@ class AccessRule(_message.Message):
     """
     allow_service: _builtins.bool
     """Whether service principals (role SERVICE, no organization) may also call.
-    Implied for LEVEL_SERVICE; irrelevant for LEVEL_PUBLIC.
+    Implied for LEVEL_SERVICE and LEVEL_PLATFORM; irrelevant for LEVEL_PUBLIC.
+    Service principals are trusted platform code: the org_field check does not
+    apply to them.
+    """
+    allow_operator: _builtins.bool
+    """Whether the platform operator (role OPERATOR, no organization) may also
+    call. Implied for LEVEL_PLATFORM; never for LEVEL_SERVICE. Set only on RPCs
+    that read platform-wide data (patterns, the platform audit chain): the
+    operator never reaches tenant data or connection secrets. On an org-scoped
+    rule the operator reaches only the platform's own chain,
+    `organizations/00000000-0000-0000-0000-000000000000`; any other
+    organization is PERMISSION_DENIED.
     """
     def __init__(
         self,
@@ -91,10 +121,11 @@ class AccessRule(_message.Message):
         min_level: Global___Level.ValueType = ...,
         org_field: _builtins.str = ...,
         allow_service: _builtins.bool = ...,
+        allow_operator: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_service", b"allow_service", "min_level", b"min_level", "org_field", b"org_field"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_operator", b"allow_operator", "allow_service", b"allow_service", "min_level", b"min_level", "org_field", b"org_field"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

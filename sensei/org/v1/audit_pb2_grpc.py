@@ -34,9 +34,11 @@ class AuditServiceStub(object):
     `entry_hash` (64 zeros for the first), and `entry_hash` is the hex SHA-256 of the RFC
     8785 canonical JSON of the entry. Appends to one organization are serialized, and the
     chain head is periodically signed (AuditCheckpoint) with a key published by
-    AuthService.GetJwks. Actions that belong to no organization (CreateServiceAccount,
-    RotateTokenSigningKey) form the platform chain, `organizations/00000000-0000-0000-0000-000000000000`,
-    readable by service principals only.
+    AuthService.GetJwks. Actions of platform principals on platform-wide resources
+    (CreateServiceAccount, RotateTokenSigningKey, signing keys, pattern writes,
+    CreateOrganization) form the platform chain,
+    `organizations/00000000-0000-0000-0000-000000000000`, readable by service principals
+    and the platform operator only.
     """
 
     def __init__(self, channel):
@@ -76,9 +78,11 @@ class AuditServiceServicer(object):
     `entry_hash` (64 zeros for the first), and `entry_hash` is the hex SHA-256 of the RFC
     8785 canonical JSON of the entry. Appends to one organization are serialized, and the
     chain head is periodically signed (AuditCheckpoint) with a key published by
-    AuthService.GetJwks. Actions that belong to no organization (CreateServiceAccount,
-    RotateTokenSigningKey) form the platform chain, `organizations/00000000-0000-0000-0000-000000000000`,
-    readable by service principals only.
+    AuthService.GetJwks. Actions of platform principals on platform-wide resources
+    (CreateServiceAccount, RotateTokenSigningKey, signing keys, pattern writes,
+    CreateOrganization) form the platform chain,
+    `organizations/00000000-0000-0000-0000-000000000000`, readable by service principals
+    and the platform operator only.
     """
 
     def AppendAuditEvents(self, request, context):
@@ -93,6 +97,8 @@ class AuditServiceServicer(object):
 
     def ListAuditLogs(self, request, context):
         """Lists an organization's audit log, newest first (highest seq first), with filters.
+        The platform operator reads only the platform chain
+        (organizations/00000000-0000-0000-0000-000000000000).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -155,9 +161,11 @@ class AuditService(object):
     `entry_hash` (64 zeros for the first), and `entry_hash` is the hex SHA-256 of the RFC
     8785 canonical JSON of the entry. Appends to one organization are serialized, and the
     chain head is periodically signed (AuditCheckpoint) with a key published by
-    AuthService.GetJwks. Actions that belong to no organization (CreateServiceAccount,
-    RotateTokenSigningKey) form the platform chain, `organizations/00000000-0000-0000-0000-000000000000`,
-    readable by service principals only.
+    AuthService.GetJwks. Actions of platform principals on platform-wide resources
+    (CreateServiceAccount, RotateTokenSigningKey, signing keys, pattern writes,
+    CreateOrganization) form the platform chain,
+    `organizations/00000000-0000-0000-0000-000000000000`, readable by service principals
+    and the platform operator only.
     """
 
     @staticmethod

@@ -35,9 +35,11 @@ class AuditServiceStub:
     `entry_hash` (64 zeros for the first), and `entry_hash` is the hex SHA-256 of the RFC
     8785 canonical JSON of the entry. Appends to one organization are serialized, and the
     chain head is periodically signed (AuditCheckpoint) with a key published by
-    AuthService.GetJwks. Actions that belong to no organization (CreateServiceAccount,
-    RotateTokenSigningKey) form the platform chain, `organizations/00000000-0000-0000-0000-000000000000`,
-    readable by service principals only.
+    AuthService.GetJwks. Actions of platform principals on platform-wide resources
+    (CreateServiceAccount, RotateTokenSigningKey, signing keys, pattern writes,
+    CreateOrganization) form the platform chain,
+    `organizations/00000000-0000-0000-0000-000000000000`, readable by service principals
+    and the platform operator only.
     """
 
     @_typing.overload
@@ -51,7 +53,10 @@ class AuditServiceStub:
     with an invalid event stores nothing. Service principals only.
     """
     ListAuditLogs: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListAuditLogsRequest, _audit_pb2.ListAuditLogsResponse]
-    """Lists an organization's audit log, newest first (highest seq first), with filters."""
+    """Lists an organization's audit log, newest first (highest seq first), with filters.
+    The platform operator reads only the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000).
+    """
     VerifyAuditChain: _grpc.UnaryUnaryMultiCallable[_audit_pb2.VerifyAuditChainRequest, _audit_pb2.VerifyAuditChainResponse]
     """Recomputes an organization's chain (or a seq range of it) against its signed
     checkpoints and reports the first broken entry and why.
@@ -72,9 +77,11 @@ class AuditServiceAsyncStub(AuditServiceStub):
     `entry_hash` (64 zeros for the first), and `entry_hash` is the hex SHA-256 of the RFC
     8785 canonical JSON of the entry. Appends to one organization are serialized, and the
     chain head is periodically signed (AuditCheckpoint) with a key published by
-    AuthService.GetJwks. Actions that belong to no organization (CreateServiceAccount,
-    RotateTokenSigningKey) form the platform chain, `organizations/00000000-0000-0000-0000-000000000000`,
-    readable by service principals only.
+    AuthService.GetJwks. Actions of platform principals on platform-wide resources
+    (CreateServiceAccount, RotateTokenSigningKey, signing keys, pattern writes,
+    CreateOrganization) form the platform chain,
+    `organizations/00000000-0000-0000-0000-000000000000`, readable by service principals
+    and the platform operator only.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -85,7 +92,10 @@ class AuditServiceAsyncStub(AuditServiceStub):
     with an invalid event stores nothing. Service principals only.
     """
     ListAuditLogs: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListAuditLogsRequest, _audit_pb2.ListAuditLogsResponse]  # type: ignore[assignment]
-    """Lists an organization's audit log, newest first (highest seq first), with filters."""
+    """Lists an organization's audit log, newest first (highest seq first), with filters.
+    The platform operator reads only the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000).
+    """
     VerifyAuditChain: _aio.UnaryUnaryMultiCallable[_audit_pb2.VerifyAuditChainRequest, _audit_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
     """Recomputes an organization's chain (or a seq range of it) against its signed
     checkpoints and reports the first broken entry and why.
@@ -105,9 +115,11 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     `entry_hash` (64 zeros for the first), and `entry_hash` is the hex SHA-256 of the RFC
     8785 canonical JSON of the entry. Appends to one organization are serialized, and the
     chain head is periodically signed (AuditCheckpoint) with a key published by
-    AuthService.GetJwks. Actions that belong to no organization (CreateServiceAccount,
-    RotateTokenSigningKey) form the platform chain, `organizations/00000000-0000-0000-0000-000000000000`,
-    readable by service principals only.
+    AuthService.GetJwks. Actions of platform principals on platform-wide resources
+    (CreateServiceAccount, RotateTokenSigningKey, signing keys, pattern writes,
+    CreateOrganization) form the platform chain,
+    `organizations/00000000-0000-0000-0000-000000000000`, readable by service principals
+    and the platform operator only.
     """
 
     @_abc_1.abstractmethod
@@ -128,7 +140,10 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_pb2.ListAuditLogsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.ListAuditLogsResponse, _abc.Awaitable[_audit_pb2.ListAuditLogsResponse]]:
-        """Lists an organization's audit log, newest first (highest seq first), with filters."""
+        """Lists an organization's audit log, newest first (highest seq first), with filters.
+        The platform operator reads only the platform chain
+        (organizations/00000000-0000-0000-0000-000000000000).
+        """
 
     @_abc_1.abstractmethod
     def VerifyAuditChain(

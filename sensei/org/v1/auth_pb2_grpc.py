@@ -80,6 +80,8 @@ class AuthServiceServicer(object):
 
     def RotateTokenSigningKey(self, request, context):
         """Starts signing with a new key; tokens signed by older keys stay valid until they expire.
+        Platform principals only (service accounts, the platform operator); audited on the
+        platform chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,6 +89,7 @@ class AuthServiceServicer(object):
 
     def CreateServiceAccount(self, request, context):
         """Creates a service account (role SERVICE, no organization) and its first API key.
+        Platform principals only; audited on the platform chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

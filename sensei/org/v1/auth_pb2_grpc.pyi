@@ -42,9 +42,14 @@ class AuthServiceStub:
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.GetJwksResponse]
     """Publishes the public keys that verify access tokens (current and retired)."""
     RotateTokenSigningKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RotateTokenSigningKeyRequest, _auth_pb2.RotateTokenSigningKeyResponse]
-    """Starts signing with a new key; tokens signed by older keys stay valid until they expire."""
+    """Starts signing with a new key; tokens signed by older keys stay valid until they expire.
+    Platform principals only (service accounts, the platform operator); audited on the
+    platform chain.
+    """
     CreateServiceAccount: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateServiceAccountRequest, _auth_pb2.CreateServiceAccountResponse]
-    """Creates a service account (role SERVICE, no organization) and its first API key."""
+    """Creates a service account (role SERVICE, no organization) and its first API key.
+    Platform principals only; audited on the platform chain.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -60,9 +65,14 @@ class AuthServiceAsyncStub(AuthServiceStub):
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.GetJwksResponse]  # type: ignore[assignment]
     """Publishes the public keys that verify access tokens (current and retired)."""
     RotateTokenSigningKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.RotateTokenSigningKeyRequest, _auth_pb2.RotateTokenSigningKeyResponse]  # type: ignore[assignment]
-    """Starts signing with a new key; tokens signed by older keys stay valid until they expire."""
+    """Starts signing with a new key; tokens signed by older keys stay valid until they expire.
+    Platform principals only (service accounts, the platform operator); audited on the
+    platform chain.
+    """
     CreateServiceAccount: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateServiceAccountRequest, _auth_pb2.CreateServiceAccountResponse]  # type: ignore[assignment]
-    """Creates a service account (role SERVICE, no organization) and its first API key."""
+    """Creates a service account (role SERVICE, no organization) and its first API key.
+    Platform principals only; audited on the platform chain.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Access tokens: API keys are exchanged for short-lived JWTs that every
@@ -93,7 +103,10 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RotateTokenSigningKeyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.RotateTokenSigningKeyResponse, _abc.Awaitable[_auth_pb2.RotateTokenSigningKeyResponse]]:
-        """Starts signing with a new key; tokens signed by older keys stay valid until they expire."""
+        """Starts signing with a new key; tokens signed by older keys stay valid until they expire.
+        Platform principals only (service accounts, the platform operator); audited on the
+        platform chain.
+        """
 
     @_abc_1.abstractmethod
     def CreateServiceAccount(
@@ -101,6 +114,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.CreateServiceAccountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.CreateServiceAccountResponse, _abc.Awaitable[_auth_pb2.CreateServiceAccountResponse]]:
-        """Creates a service account (role SERVICE, no organization) and its first API key."""
+        """Creates a service account (role SERVICE, no organization) and its first API key.
+        Platform principals only; audited on the platform chain.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -72,7 +72,9 @@ class OrganizationServiceServicer(object):
     """
 
     def CreateOrganization(self, request, context):
-        """Creates an organization. Service principals only (bootstrap, provisioning).
+        """Creates an organization. Platform principals only (service accounts for
+        provisioning, the platform operator). The event is the first entry of the new
+        organization's audit chain and is also recorded on the platform chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

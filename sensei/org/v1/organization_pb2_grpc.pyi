@@ -34,7 +34,10 @@ class OrganizationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OrganizationServiceAsyncStub: ...
     CreateOrganization: _grpc.UnaryUnaryMultiCallable[_organization_pb2.CreateOrganizationRequest, _organization_pb2.CreateOrganizationResponse]
-    """Creates an organization. Service principals only (bootstrap, provisioning)."""
+    """Creates an organization. Platform principals only (service accounts for
+    provisioning, the platform operator). The event is the first entry of the new
+    organization's audit chain and is also recorded on the platform chain.
+    """
     GetOrganization: _grpc.UnaryUnaryMultiCallable[_organization_pb2.GetOrganizationRequest, _organization_pb2.GetOrganizationResponse]
     """Gets an organization by resource name."""
     LookupOrganization: _grpc.UnaryUnaryMultiCallable[_organization_pb2.LookupOrganizationRequest, _organization_pb2.LookupOrganizationResponse]
@@ -56,7 +59,10 @@ class OrganizationServiceAsyncStub(OrganizationServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateOrganization: _aio.UnaryUnaryMultiCallable[_organization_pb2.CreateOrganizationRequest, _organization_pb2.CreateOrganizationResponse]  # type: ignore[assignment]
-    """Creates an organization. Service principals only (bootstrap, provisioning)."""
+    """Creates an organization. Platform principals only (service accounts for
+    provisioning, the platform operator). The event is the first entry of the new
+    organization's audit chain and is also recorded on the platform chain.
+    """
     GetOrganization: _aio.UnaryUnaryMultiCallable[_organization_pb2.GetOrganizationRequest, _organization_pb2.GetOrganizationResponse]  # type: ignore[assignment]
     """Gets an organization by resource name."""
     LookupOrganization: _aio.UnaryUnaryMultiCallable[_organization_pb2.LookupOrganizationRequest, _organization_pb2.LookupOrganizationResponse]  # type: ignore[assignment]
@@ -81,7 +87,10 @@ class OrganizationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _organization_pb2.CreateOrganizationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_organization_pb2.CreateOrganizationResponse, _abc.Awaitable[_organization_pb2.CreateOrganizationResponse]]:
-        """Creates an organization. Service principals only (bootstrap, provisioning)."""
+        """Creates an organization. Platform principals only (service accounts for
+        provisioning, the platform operator). The event is the first entry of the new
+        organization's audit chain and is also recorded on the platform chain.
+        """
 
     @_abc_1.abstractmethod
     def GetOrganization(

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from sensei.access.v1 import access_pb2 as sensei_dot_access_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsensei/pattern/v1/pattern.proto\x12\x11sensei.pattern.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsensei/access/v1/access.proto\"\xef\x02\n\x07Pattern\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x04 \x01(\t\x12\x14\n\x0c\x65mbedding_id\x18\x05 \x01(\t\x12\x15\n\rsuccess_count\x18\x06 \x01(\x03\x12\x15\n\rfailure_count\x18\x07 \x01(\x03\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0bindex_state\x18\x0b \x01(\x0e\x32\x1d.sensei.pattern.v1.IndexState\x12\x0c\n\x04\x65tag\x18\x0c \x01(\t\x12\x14\n\x0csuccess_rate\x18\r \x01(\x01\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xc6\x01\n\x14UpsertPatternRequest\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\tembedding\x18\x04 \x01(\x0b\x32\x19.sensei.pattern.v1.VectorH\x00\x12\x0e\n\x04text\x18\x05 \x01(\tH\x00\x12\x0c\n\x04\x65tag\x18\x06 \x01(\tB\x12\n\x10\x65mbedding_source\"U\n\x15UpsertPatternResponse\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"E\n\x11GetPatternRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x66ingerprint\x18\x02 \x01(\tH\x00\x42\t\n\x07pattern\"A\n\x12GetPatternResponse\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\"~\n\x13ListPatternsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x32\n\x0bindex_state\x18\x04 \x01(\x0e\x32\x1d.sensei.pattern.v1.IndexState\"]\n\x14ListPatternsResponse\x12,\n\x08patterns\x18\x01 \x03(\x0b\x32\x1a.sensei.pattern.v1.Pattern\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x14\x44\x65letePatternRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x17\n\x15\x44\x65letePatternResponse\"\x97\x01\n\x1bRecordPatternOutcomeRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x66ingerprint\x18\x02 \x01(\tH\x00\x12\x32\n\x07outcome\x18\x03 \x01(\x0e\x32!.sensei.pattern.v1.PatternOutcome\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\t\n\x07pattern\"K\n\x1cRecordPatternOutcomeResponse\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\"\xaa\x01\n\x15SearchPatternsRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\x06vector\x18\x02 \x01(\x0b\x32\x19.sensei.pattern.v1.VectorH\x00\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x1b\n\x0emin_similarity\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x07\n\x05queryB\x11\n\x0f_min_similarity\"\x9e\x01\n\x14SearchPatternsResult\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12\x14\n\x0csuccess_rate\x18\x03 \x01(\x01\x12\x1b\n\x13success_lower_bound\x18\x04 \x01(\x01\x12\x12\n\nrank_score\x18\x05 \x01(\x01\"R\n\x16SearchPatternsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.sensei.pattern.v1.SearchPatternsResult\"\x18\n\x16ReindexPatternsRequest\"u\n\x17ReindexPatternsResponse\x12.\n\x05phase\x18\x01 \x01(\x0e\x32\x1f.sensei.pattern.v1.ReindexPhase\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\x12\x15\n\rindexed_count\x18\x03 \x01(\x03\"\x18\n\x16GetPatternIndexRequest\"\xa8\x01\n\x0cPatternIndex\x12\x30\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0e\x32\x1f.sensei.pattern.v1.IndexBackend\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12\x10\n\x08\x65mbedder\x18\x03 \x01(\t\x12\x15\n\rpattern_count\x18\x04 \x01(\x03\x12\x15\n\rpending_count\x18\x05 \x01(\x03\x12\x13\n\x0bstale_count\x18\x06 \x01(\x03\"I\n\x17GetPatternIndexResponse\x12.\n\x05index\x18\x01 \x01(\x0b\x32\x1f.sensei.pattern.v1.PatternIndex*r\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13INDEX_STATE_PENDING\x10\x01\x12\x17\n\x13INDEX_STATE_INDEXED\x10\x02\x12\x15\n\x11INDEX_STATE_STALE\x10\x03*k\n\x0ePatternOutcome\x12\x1f\n\x1bPATTERN_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17PATTERN_OUTCOME_SUCCESS\x10\x01\x12\x1b\n\x17PATTERN_OUTCOME_FAILURE\x10\x02*}\n\x0cReindexPhase\x12\x1d\n\x19REINDEX_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n\x16REINDEX_PHASE_CLEARING\x10\x01\x12\x1a\n\x16REINDEX_PHASE_INDEXING\x10\x02\x12\x16\n\x12REINDEX_PHASE_DONE\x10\x03*e\n\x0cIndexBackend\x12\x1d\n\x19INDEX_BACKEND_UNSPECIFIED\x10\x00\x12\x1a\n\x16INDEX_BACKEND_PGVECTOR\x10\x01\x12\x1a\n\x16INDEX_BACKEND_WEAVIATE\x10\x02\x32\x9b\x07\n\x0ePatternService\x12l\n\rUpsertPattern\x12\'.sensei.pattern.v1.UpsertPatternRequest\x1a(.sensei.pattern.v1.UpsertPatternResponse\"\x08\xca\xf3\x18\x04\x08\x04\x18\x01\x12\x63\n\nGetPattern\x12$.sensei.pattern.v1.GetPatternRequest\x1a%.sensei.pattern.v1.GetPatternResponse\"\x08\xca\xf3\x18\x04\x08\x02\x18\x01\x12i\n\x0cListPatterns\x12&.sensei.pattern.v1.ListPatternsRequest\x1a\'.sensei.pattern.v1.ListPatternsResponse\"\x08\xca\xf3\x18\x04\x08\x02\x18\x01\x12l\n\rDeletePattern\x12\'.sensei.pattern.v1.DeletePatternRequest\x1a(.sensei.pattern.v1.DeletePatternResponse\"\x08\xca\xf3\x18\x04\x08\x04\x18\x01\x12\x81\x01\n\x14RecordPatternOutcome\x12..sensei.pattern.v1.RecordPatternOutcomeRequest\x1a/.sensei.pattern.v1.RecordPatternOutcomeResponse\"\x08\xca\xf3\x18\x04\x08\x04\x18\x01\x12o\n\x0eSearchPatterns\x12(.sensei.pattern.v1.SearchPatternsRequest\x1a).sensei.pattern.v1.SearchPatternsResponse\"\x08\xca\xf3\x18\x04\x08\x02\x18\x01\x12t\n\x0fReindexPatterns\x12).sensei.pattern.v1.ReindexPatternsRequest\x1a*.sensei.pattern.v1.ReindexPatternsResponse\"\x08\xca\xf3\x18\x04\x08\x04\x18\x01\x30\x01\x12r\n\x0fGetPatternIndex\x12).sensei.pattern.v1.GetPatternIndexRequest\x1a*.sensei.pattern.v1.GetPatternIndexResponse\"\x08\xca\xf3\x18\x04\x08\x02\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fsensei/pattern/v1/pattern.proto\x12\x11sensei.pattern.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsensei/access/v1/access.proto\"\xef\x02\n\x07Pattern\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x04 \x01(\t\x12\x14\n\x0c\x65mbedding_id\x18\x05 \x01(\t\x12\x15\n\rsuccess_count\x18\x06 \x01(\x03\x12\x15\n\rfailure_count\x18\x07 \x01(\x03\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0bindex_state\x18\x0b \x01(\x0e\x32\x1d.sensei.pattern.v1.IndexState\x12\x0c\n\x04\x65tag\x18\x0c \x01(\t\x12\x14\n\x0csuccess_rate\x18\r \x01(\x01\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xc6\x01\n\x14UpsertPatternRequest\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\tembedding\x18\x04 \x01(\x0b\x32\x19.sensei.pattern.v1.VectorH\x00\x12\x0e\n\x04text\x18\x05 \x01(\tH\x00\x12\x0c\n\x04\x65tag\x18\x06 \x01(\tB\x12\n\x10\x65mbedding_source\"U\n\x15UpsertPatternResponse\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"E\n\x11GetPatternRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x66ingerprint\x18\x02 \x01(\tH\x00\x42\t\n\x07pattern\"A\n\x12GetPatternResponse\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\"~\n\x13ListPatternsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x32\n\x0bindex_state\x18\x04 \x01(\x0e\x32\x1d.sensei.pattern.v1.IndexState\"]\n\x14ListPatternsResponse\x12,\n\x08patterns\x18\x01 \x03(\x0b\x32\x1a.sensei.pattern.v1.Pattern\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x14\x44\x65letePatternRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x17\n\x15\x44\x65letePatternResponse\"\xaa\x01\n\x1bRecordPatternOutcomeRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x66ingerprint\x18\x02 \x01(\tH\x00\x12\x32\n\x07outcome\x18\x03 \x01(\x0e\x32!.sensei.pattern.v1.PatternOutcome\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x11\n\tmigration\x18\x05 \x01(\tB\t\n\x07pattern\"K\n\x1cRecordPatternOutcomeResponse\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\"\xaa\x01\n\x15SearchPatternsRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\x06vector\x18\x02 \x01(\x0b\x32\x19.sensei.pattern.v1.VectorH\x00\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x1b\n\x0emin_similarity\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x07\n\x05queryB\x11\n\x0f_min_similarity\"\x9e\x01\n\x14SearchPatternsResult\x12+\n\x07pattern\x18\x01 \x01(\x0b\x32\x1a.sensei.pattern.v1.Pattern\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12\x14\n\x0csuccess_rate\x18\x03 \x01(\x01\x12\x1b\n\x13success_lower_bound\x18\x04 \x01(\x01\x12\x12\n\nrank_score\x18\x05 \x01(\x01\"R\n\x16SearchPatternsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.sensei.pattern.v1.SearchPatternsResult\"\x18\n\x16ReindexPatternsRequest\"u\n\x17ReindexPatternsResponse\x12.\n\x05phase\x18\x01 \x01(\x0e\x32\x1f.sensei.pattern.v1.ReindexPhase\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\x12\x15\n\rindexed_count\x18\x03 \x01(\x03\"\x18\n\x16GetPatternIndexRequest\"\xa8\x01\n\x0cPatternIndex\x12\x30\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0e\x32\x1f.sensei.pattern.v1.IndexBackend\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12\x10\n\x08\x65mbedder\x18\x03 \x01(\t\x12\x15\n\rpattern_count\x18\x04 \x01(\x03\x12\x15\n\rpending_count\x18\x05 \x01(\x03\x12\x13\n\x0bstale_count\x18\x06 \x01(\x03\"I\n\x17GetPatternIndexResponse\x12.\n\x05index\x18\x01 \x01(\x0b\x32\x1f.sensei.pattern.v1.PatternIndex*r\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13INDEX_STATE_PENDING\x10\x01\x12\x17\n\x13INDEX_STATE_INDEXED\x10\x02\x12\x15\n\x11INDEX_STATE_STALE\x10\x03*k\n\x0ePatternOutcome\x12\x1f\n\x1bPATTERN_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17PATTERN_OUTCOME_SUCCESS\x10\x01\x12\x1b\n\x17PATTERN_OUTCOME_FAILURE\x10\x02*}\n\x0cReindexPhase\x12\x1d\n\x19REINDEX_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n\x16REINDEX_PHASE_CLEARING\x10\x01\x12\x1a\n\x16REINDEX_PHASE_INDEXING\x10\x02\x12\x16\n\x12REINDEX_PHASE_DONE\x10\x03*e\n\x0cIndexBackend\x12\x1d\n\x19INDEX_BACKEND_UNSPECIFIED\x10\x00\x12\x1a\n\x16INDEX_BACKEND_PGVECTOR\x10\x01\x12\x1a\n\x16INDEX_BACKEND_WEAVIATE\x10\x02\x32\xa8\x07\n\x0ePatternService\x12j\n\rUpsertPattern\x12\'.sensei.pattern.v1.UpsertPatternRequest\x1a(.sensei.pattern.v1.UpsertPatternResponse\"\x06\xca\xf3\x18\x02\x08\x07\x12\x65\n\nGetPattern\x12$.sensei.pattern.v1.GetPatternRequest\x1a%.sensei.pattern.v1.GetPatternResponse\"\n\xca\xf3\x18\x06\x08\x02\x18\x01 \x01\x12k\n\x0cListPatterns\x12&.sensei.pattern.v1.ListPatternsRequest\x1a\'.sensei.pattern.v1.ListPatternsResponse\"\n\xca\xf3\x18\x06\x08\x02\x18\x01 \x01\x12j\n\rDeletePattern\x12\'.sensei.pattern.v1.DeletePatternRequest\x1a(.sensei.pattern.v1.DeletePatternResponse\"\x06\xca\xf3\x18\x02\x08\x07\x12\x8c\x01\n\x14RecordPatternOutcome\x12..sensei.pattern.v1.RecordPatternOutcomeRequest\x1a/.sensei.pattern.v1.RecordPatternOutcomeResponse\"\x13\xca\xf3\x18\x0f\x08\x03\x12\tmigration\x18\x01\x12q\n\x0eSearchPatterns\x12(.sensei.pattern.v1.SearchPatternsRequest\x1a).sensei.pattern.v1.SearchPatternsResponse\"\n\xca\xf3\x18\x06\x08\x02\x18\x01 \x01\x12r\n\x0fReindexPatterns\x12).sensei.pattern.v1.ReindexPatternsRequest\x1a*.sensei.pattern.v1.ReindexPatternsResponse\"\x06\xca\xf3\x18\x02\x08\x07\x30\x01\x12t\n\x0fGetPatternIndex\x12).sensei.pattern.v1.GetPatternIndexRequest\x1a*.sensei.pattern.v1.GetPatternIndexResponse\"\n\xca\xf3\x18\x06\x08\x02\x18\x01 \x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,29 +35,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sensei.pattern.v1.pattern_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PATTERNSERVICE'].methods_by_name['UpsertPattern']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['UpsertPattern']._serialized_options = b'\312\363\030\004\010\004\030\001'
+  _globals['_PATTERNSERVICE'].methods_by_name['UpsertPattern']._serialized_options = b'\312\363\030\002\010\007'
   _globals['_PATTERNSERVICE'].methods_by_name['GetPattern']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['GetPattern']._serialized_options = b'\312\363\030\004\010\002\030\001'
+  _globals['_PATTERNSERVICE'].methods_by_name['GetPattern']._serialized_options = b'\312\363\030\006\010\002\030\001 \001'
   _globals['_PATTERNSERVICE'].methods_by_name['ListPatterns']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['ListPatterns']._serialized_options = b'\312\363\030\004\010\002\030\001'
+  _globals['_PATTERNSERVICE'].methods_by_name['ListPatterns']._serialized_options = b'\312\363\030\006\010\002\030\001 \001'
   _globals['_PATTERNSERVICE'].methods_by_name['DeletePattern']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['DeletePattern']._serialized_options = b'\312\363\030\004\010\004\030\001'
+  _globals['_PATTERNSERVICE'].methods_by_name['DeletePattern']._serialized_options = b'\312\363\030\002\010\007'
   _globals['_PATTERNSERVICE'].methods_by_name['RecordPatternOutcome']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['RecordPatternOutcome']._serialized_options = b'\312\363\030\004\010\004\030\001'
+  _globals['_PATTERNSERVICE'].methods_by_name['RecordPatternOutcome']._serialized_options = b'\312\363\030\017\010\003\022\tmigration\030\001'
   _globals['_PATTERNSERVICE'].methods_by_name['SearchPatterns']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['SearchPatterns']._serialized_options = b'\312\363\030\004\010\002\030\001'
+  _globals['_PATTERNSERVICE'].methods_by_name['SearchPatterns']._serialized_options = b'\312\363\030\006\010\002\030\001 \001'
   _globals['_PATTERNSERVICE'].methods_by_name['ReindexPatterns']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['ReindexPatterns']._serialized_options = b'\312\363\030\004\010\004\030\001'
+  _globals['_PATTERNSERVICE'].methods_by_name['ReindexPatterns']._serialized_options = b'\312\363\030\002\010\007'
   _globals['_PATTERNSERVICE'].methods_by_name['GetPatternIndex']._loaded_options = None
-  _globals['_PATTERNSERVICE'].methods_by_name['GetPatternIndex']._serialized_options = b'\312\363\030\004\010\002\030\001'
-  _globals['_INDEXSTATE']._serialized_start=2336
-  _globals['_INDEXSTATE']._serialized_end=2450
-  _globals['_PATTERNOUTCOME']._serialized_start=2452
-  _globals['_PATTERNOUTCOME']._serialized_end=2559
-  _globals['_REINDEXPHASE']._serialized_start=2561
-  _globals['_REINDEXPHASE']._serialized_end=2686
-  _globals['_INDEXBACKEND']._serialized_start=2688
-  _globals['_INDEXBACKEND']._serialized_end=2789
+  _globals['_PATTERNSERVICE'].methods_by_name['GetPatternIndex']._serialized_options = b'\312\363\030\006\010\002\030\001 \001'
+  _globals['_INDEXSTATE']._serialized_start=2355
+  _globals['_INDEXSTATE']._serialized_end=2469
+  _globals['_PATTERNOUTCOME']._serialized_start=2471
+  _globals['_PATTERNOUTCOME']._serialized_end=2578
+  _globals['_REINDEXPHASE']._serialized_start=2580
+  _globals['_REINDEXPHASE']._serialized_end=2705
+  _globals['_INDEXBACKEND']._serialized_start=2707
+  _globals['_INDEXBACKEND']._serialized_end=2808
   _globals['_PATTERN']._serialized_start=149
   _globals['_PATTERN']._serialized_end=516
   _globals['_VECTOR']._serialized_start=518
@@ -79,25 +79,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEPATTERNRESPONSE']._serialized_start=1245
   _globals['_DELETEPATTERNRESPONSE']._serialized_end=1268
   _globals['_RECORDPATTERNOUTCOMEREQUEST']._serialized_start=1271
-  _globals['_RECORDPATTERNOUTCOMEREQUEST']._serialized_end=1422
-  _globals['_RECORDPATTERNOUTCOMERESPONSE']._serialized_start=1424
-  _globals['_RECORDPATTERNOUTCOMERESPONSE']._serialized_end=1499
-  _globals['_SEARCHPATTERNSREQUEST']._serialized_start=1502
-  _globals['_SEARCHPATTERNSREQUEST']._serialized_end=1672
-  _globals['_SEARCHPATTERNSRESULT']._serialized_start=1675
-  _globals['_SEARCHPATTERNSRESULT']._serialized_end=1833
-  _globals['_SEARCHPATTERNSRESPONSE']._serialized_start=1835
-  _globals['_SEARCHPATTERNSRESPONSE']._serialized_end=1917
-  _globals['_REINDEXPATTERNSREQUEST']._serialized_start=1919
-  _globals['_REINDEXPATTERNSREQUEST']._serialized_end=1943
-  _globals['_REINDEXPATTERNSRESPONSE']._serialized_start=1945
-  _globals['_REINDEXPATTERNSRESPONSE']._serialized_end=2062
-  _globals['_GETPATTERNINDEXREQUEST']._serialized_start=2064
-  _globals['_GETPATTERNINDEXREQUEST']._serialized_end=2088
-  _globals['_PATTERNINDEX']._serialized_start=2091
-  _globals['_PATTERNINDEX']._serialized_end=2259
-  _globals['_GETPATTERNINDEXRESPONSE']._serialized_start=2261
-  _globals['_GETPATTERNINDEXRESPONSE']._serialized_end=2334
-  _globals['_PATTERNSERVICE']._serialized_start=2792
-  _globals['_PATTERNSERVICE']._serialized_end=3715
+  _globals['_RECORDPATTERNOUTCOMEREQUEST']._serialized_end=1441
+  _globals['_RECORDPATTERNOUTCOMERESPONSE']._serialized_start=1443
+  _globals['_RECORDPATTERNOUTCOMERESPONSE']._serialized_end=1518
+  _globals['_SEARCHPATTERNSREQUEST']._serialized_start=1521
+  _globals['_SEARCHPATTERNSREQUEST']._serialized_end=1691
+  _globals['_SEARCHPATTERNSRESULT']._serialized_start=1694
+  _globals['_SEARCHPATTERNSRESULT']._serialized_end=1852
+  _globals['_SEARCHPATTERNSRESPONSE']._serialized_start=1854
+  _globals['_SEARCHPATTERNSRESPONSE']._serialized_end=1936
+  _globals['_REINDEXPATTERNSREQUEST']._serialized_start=1938
+  _globals['_REINDEXPATTERNSREQUEST']._serialized_end=1962
+  _globals['_REINDEXPATTERNSRESPONSE']._serialized_start=1964
+  _globals['_REINDEXPATTERNSRESPONSE']._serialized_end=2081
+  _globals['_GETPATTERNINDEXREQUEST']._serialized_start=2083
+  _globals['_GETPATTERNINDEXREQUEST']._serialized_end=2107
+  _globals['_PATTERNINDEX']._serialized_start=2110
+  _globals['_PATTERNINDEX']._serialized_end=2278
+  _globals['_GETPATTERNINDEXRESPONSE']._serialized_start=2280
+  _globals['_GETPATTERNINDEXRESPONSE']._serialized_end=2353
+  _globals['_PATTERNSERVICE']._serialized_start=2811
+  _globals['_PATTERNSERVICE']._serialized_end=3747
 # @@protoc_insertion_point(module_scope)

@@ -484,6 +484,7 @@ class RecordPatternOutcomeRequest(_message.Message):
     FINGERPRINT_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    MIGRATION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `patterns/{id}`."""
     fingerprint: _builtins.str
@@ -496,6 +497,11 @@ class RecordPatternOutcomeRequest(_message.Message):
     as it is now; a repeat naming another pattern or outcome is INVALID_ARGUMENT
     with reason REQUEST_ID_REUSED.
     """
+    migration: _builtins.str
+    """The migration the pattern was applied in, `organizations/{org}/migrations/{id}`.
+    Required; it must belong to the caller's organization (service principals:
+    any existing migration). The outcome counts once per (pattern, migration).
+    """
     def __init__(
         self,
         *,
@@ -503,10 +509,11 @@ class RecordPatternOutcomeRequest(_message.Message):
         fingerprint: _builtins.str = ...,
         outcome: Global___PatternOutcome.ValueType = ...,
         request_id: _builtins.str = ...,
+        migration: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "name", b"name", "pattern", b"pattern"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "name", b"name", "outcome", b"outcome", "pattern", b"pattern", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "migration", b"migration", "name", b"name", "outcome", b"outcome", "pattern", b"pattern", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_pattern: _TypeAlias = _typing.Literal["name", "fingerprint"]  # noqa: Y015
     _WhichOneofArgType_pattern: _TypeAlias = _typing.Literal["pattern", b"pattern"]  # noqa: Y015

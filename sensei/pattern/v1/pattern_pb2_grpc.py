@@ -31,10 +31,11 @@ class PatternServiceStub(object):
     Weaviate when configured) is kept in step by an indexer and rebuilt by
     ReindexPatterns. Writes commit in PostgreSQL and never wait for the index: a
     written pattern is INDEX_STATE_PENDING until the indexer has caught up.
-    Writes are for service principals (agent workers) and admins; any
-    authenticated caller may read. A user's write is audited in the user's own
-    organization; a service principal's write goes to the platform audit chain
-    (organizations/00000000-0000-0000-0000-000000000000).
+    Writes (upsert, delete, reindex) are for platform principals only (service
+    accounts and the platform operator) and are audited on the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000); no tenant role writes
+    a pattern. Any authenticated caller may read. Tenant members report outcomes,
+    each once per (pattern, migration of their organization).
     """
 
     def __init__(self, channel):
@@ -91,10 +92,11 @@ class PatternServiceServicer(object):
     Weaviate when configured) is kept in step by an indexer and rebuilt by
     ReindexPatterns. Writes commit in PostgreSQL and never wait for the index: a
     written pattern is INDEX_STATE_PENDING until the indexer has caught up.
-    Writes are for service principals (agent workers) and admins; any
-    authenticated caller may read. A user's write is audited in the user's own
-    organization; a service principal's write goes to the platform audit chain
-    (organizations/00000000-0000-0000-0000-000000000000).
+    Writes (upsert, delete, reindex) are for platform principals only (service
+    accounts and the platform operator) and are audited on the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000); no tenant role writes
+    a pattern. Any authenticated caller may read. Tenant members report outcomes,
+    each once per (pattern, migration of their organization).
     """
 
     def UpsertPattern(self, request, context):
@@ -128,9 +130,15 @@ class PatternServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def RecordPatternOutcome(self, request, context):
-        """Counts one successful or failed application of a pattern and returns the
-        updated pattern. Counting is atomic: concurrent calls all count. Idempotent
-        by `request_id`.
+        """Counts one successful or failed application of a pattern in one migration
+        of the caller's organization and returns the updated pattern. Each
+        (pattern, migration) pair counts once: a repeat with the same outcome counts
+        nothing and returns the pattern as it is now; a repeat with the other
+        outcome is ALREADY_EXISTS (reason PATTERN_OUTCOME_ALREADY_EXISTS). The migration
+        is checked with the migration service: another organization's migration is
+        PERMISSION_DENIED, an unknown one NOT_FOUND, the migration service
+        unreachable UNAVAILABLE. Concurrent calls for different migrations all
+        count. Idempotent by `request_id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -223,10 +231,11 @@ class PatternService(object):
     Weaviate when configured) is kept in step by an indexer and rebuilt by
     ReindexPatterns. Writes commit in PostgreSQL and never wait for the index: a
     written pattern is INDEX_STATE_PENDING until the indexer has caught up.
-    Writes are for service principals (agent workers) and admins; any
-    authenticated caller may read. A user's write is audited in the user's own
-    organization; a service principal's write goes to the platform audit chain
-    (organizations/00000000-0000-0000-0000-000000000000).
+    Writes (upsert, delete, reindex) are for platform principals only (service
+    accounts and the platform operator) and are audited on the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000); no tenant role writes
+    a pattern. Any authenticated caller may read. Tenant members report outcomes,
+    each once per (pattern, migration of their organization).
     """
 
     @staticmethod

@@ -32,10 +32,11 @@ class PatternServiceStub:
     Weaviate when configured) is kept in step by an indexer and rebuilt by
     ReindexPatterns. Writes commit in PostgreSQL and never wait for the index: a
     written pattern is INDEX_STATE_PENDING until the indexer has caught up.
-    Writes are for service principals (agent workers) and admins; any
-    authenticated caller may read. A user's write is audited in the user's own
-    organization; a service principal's write goes to the platform audit chain
-    (organizations/00000000-0000-0000-0000-000000000000).
+    Writes (upsert, delete, reindex) are for platform principals only (service
+    accounts and the platform operator) and are audited on the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000); no tenant role writes
+    a pattern. Any authenticated caller may read. Tenant members report outcomes,
+    each once per (pattern, migration of their organization).
     """
 
     @_typing.overload
@@ -54,9 +55,15 @@ class PatternServiceStub:
     DeletePattern: _grpc.UnaryUnaryMultiCallable[_pattern_pb2.DeletePatternRequest, _pattern_pb2.DeletePatternResponse]
     """Deletes a pattern; its vector leaves the index with it."""
     RecordPatternOutcome: _grpc.UnaryUnaryMultiCallable[_pattern_pb2.RecordPatternOutcomeRequest, _pattern_pb2.RecordPatternOutcomeResponse]
-    """Counts one successful or failed application of a pattern and returns the
-    updated pattern. Counting is atomic: concurrent calls all count. Idempotent
-    by `request_id`.
+    """Counts one successful or failed application of a pattern in one migration
+    of the caller's organization and returns the updated pattern. Each
+    (pattern, migration) pair counts once: a repeat with the same outcome counts
+    nothing and returns the pattern as it is now; a repeat with the other
+    outcome is ALREADY_EXISTS (reason PATTERN_OUTCOME_ALREADY_EXISTS). The migration
+    is checked with the migration service: another organization's migration is
+    PERMISSION_DENIED, an unknown one NOT_FOUND, the migration service
+    unreachable UNAVAILABLE. Concurrent calls for different migrations all
+    count. Idempotent by `request_id`.
     """
     SearchPatterns: _grpc.UnaryUnaryMultiCallable[_pattern_pb2.SearchPatternsRequest, _pattern_pb2.SearchPatternsResponse]
     """Finds the patterns nearest to a query text or vector, ranked so that proven
@@ -84,10 +91,11 @@ class PatternServiceAsyncStub(PatternServiceStub):
     Weaviate when configured) is kept in step by an indexer and rebuilt by
     ReindexPatterns. Writes commit in PostgreSQL and never wait for the index: a
     written pattern is INDEX_STATE_PENDING until the indexer has caught up.
-    Writes are for service principals (agent workers) and admins; any
-    authenticated caller may read. A user's write is audited in the user's own
-    organization; a service principal's write goes to the platform audit chain
-    (organizations/00000000-0000-0000-0000-000000000000).
+    Writes (upsert, delete, reindex) are for platform principals only (service
+    accounts and the platform operator) and are audited on the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000); no tenant role writes
+    a pattern. Any authenticated caller may read. Tenant members report outcomes,
+    each once per (pattern, migration of their organization).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -103,9 +111,15 @@ class PatternServiceAsyncStub(PatternServiceStub):
     DeletePattern: _aio.UnaryUnaryMultiCallable[_pattern_pb2.DeletePatternRequest, _pattern_pb2.DeletePatternResponse]  # type: ignore[assignment]
     """Deletes a pattern; its vector leaves the index with it."""
     RecordPatternOutcome: _aio.UnaryUnaryMultiCallable[_pattern_pb2.RecordPatternOutcomeRequest, _pattern_pb2.RecordPatternOutcomeResponse]  # type: ignore[assignment]
-    """Counts one successful or failed application of a pattern and returns the
-    updated pattern. Counting is atomic: concurrent calls all count. Idempotent
-    by `request_id`.
+    """Counts one successful or failed application of a pattern in one migration
+    of the caller's organization and returns the updated pattern. Each
+    (pattern, migration) pair counts once: a repeat with the same outcome counts
+    nothing and returns the pattern as it is now; a repeat with the other
+    outcome is ALREADY_EXISTS (reason PATTERN_OUTCOME_ALREADY_EXISTS). The migration
+    is checked with the migration service: another organization's migration is
+    PERMISSION_DENIED, an unknown one NOT_FOUND, the migration service
+    unreachable UNAVAILABLE. Concurrent calls for different migrations all
+    count. Idempotent by `request_id`.
     """
     SearchPatterns: _aio.UnaryUnaryMultiCallable[_pattern_pb2.SearchPatternsRequest, _pattern_pb2.SearchPatternsResponse]  # type: ignore[assignment]
     """Finds the patterns nearest to a query text or vector, ranked so that proven
@@ -132,10 +146,11 @@ class PatternServiceServicer(metaclass=_abc_1.ABCMeta):
     Weaviate when configured) is kept in step by an indexer and rebuilt by
     ReindexPatterns. Writes commit in PostgreSQL and never wait for the index: a
     written pattern is INDEX_STATE_PENDING until the indexer has caught up.
-    Writes are for service principals (agent workers) and admins; any
-    authenticated caller may read. A user's write is audited in the user's own
-    organization; a service principal's write goes to the platform audit chain
-    (organizations/00000000-0000-0000-0000-000000000000).
+    Writes (upsert, delete, reindex) are for platform principals only (service
+    accounts and the platform operator) and are audited on the platform chain
+    (organizations/00000000-0000-0000-0000-000000000000); no tenant role writes
+    a pattern. Any authenticated caller may read. Tenant members report outcomes,
+    each once per (pattern, migration of their organization).
     """
 
     @_abc_1.abstractmethod
@@ -179,9 +194,15 @@ class PatternServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pattern_pb2.RecordPatternOutcomeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pattern_pb2.RecordPatternOutcomeResponse, _abc.Awaitable[_pattern_pb2.RecordPatternOutcomeResponse]]:
-        """Counts one successful or failed application of a pattern and returns the
-        updated pattern. Counting is atomic: concurrent calls all count. Idempotent
-        by `request_id`.
+        """Counts one successful or failed application of a pattern in one migration
+        of the caller's organization and returns the updated pattern. Each
+        (pattern, migration) pair counts once: a repeat with the same outcome counts
+        nothing and returns the pattern as it is now; a repeat with the other
+        outcome is ALREADY_EXISTS (reason PATTERN_OUTCOME_ALREADY_EXISTS). The migration
+        is checked with the migration service: another organization's migration is
+        PERMISSION_DENIED, an unknown one NOT_FOUND, the migration service
+        unreachable UNAVAILABLE. Concurrent calls for different migrations all
+        count. Idempotent by `request_id`.
         """
 
     @_abc_1.abstractmethod

@@ -166,7 +166,8 @@ class VerificationServiceServicer(object):
     def RotateSigningKey(self, request, context):
         """Generates a new active signing key; the previous active key becomes
         RETIRED (still published, its certificates stay valid). Platform-wide:
-        needs an ADMIN of any organization or a service principal.
+        platform principals only (service accounts, the platform operator); no
+        tenant role. Audited on the platform chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,8 +176,8 @@ class VerificationServiceServicer(object):
     def RevokeSigningKey(self, request, context):
         """Revokes a signing key: every certificate it signed fails verification from
         now on with KEY_REVOKED. Revoking the active key also rotates, so signing
-        never stops. Platform-wide: needs an ADMIN of any organization or a
-        service principal.
+        never stops. Platform-wide: platform principals only (service accounts,
+        the platform operator); no tenant role. Audited on the platform chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

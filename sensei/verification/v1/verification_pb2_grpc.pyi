@@ -75,13 +75,14 @@ class VerificationServiceStub:
     RotateSigningKey: _grpc.UnaryUnaryMultiCallable[_verification_pb2.RotateSigningKeyRequest, _verification_pb2.RotateSigningKeyResponse]
     """Generates a new active signing key; the previous active key becomes
     RETIRED (still published, its certificates stay valid). Platform-wide:
-    needs an ADMIN of any organization or a service principal.
+    platform principals only (service accounts, the platform operator); no
+    tenant role. Audited on the platform chain.
     """
     RevokeSigningKey: _grpc.UnaryUnaryMultiCallable[_verification_pb2.RevokeSigningKeyRequest, _verification_pb2.RevokeSigningKeyResponse]
     """Revokes a signing key: every certificate it signed fails verification from
     now on with KEY_REVOKED. Revoking the active key also rotates, so signing
-    never stops. Platform-wide: needs an ADMIN of any organization or a
-    service principal.
+    never stops. Platform-wide: platform principals only (service accounts,
+    the platform operator); no tenant role. Audited on the platform chain.
     """
 
 @_typing.type_check_only
@@ -131,13 +132,14 @@ class VerificationServiceAsyncStub(VerificationServiceStub):
     RotateSigningKey: _aio.UnaryUnaryMultiCallable[_verification_pb2.RotateSigningKeyRequest, _verification_pb2.RotateSigningKeyResponse]  # type: ignore[assignment]
     """Generates a new active signing key; the previous active key becomes
     RETIRED (still published, its certificates stay valid). Platform-wide:
-    needs an ADMIN of any organization or a service principal.
+    platform principals only (service accounts, the platform operator); no
+    tenant role. Audited on the platform chain.
     """
     RevokeSigningKey: _aio.UnaryUnaryMultiCallable[_verification_pb2.RevokeSigningKeyRequest, _verification_pb2.RevokeSigningKeyResponse]  # type: ignore[assignment]
     """Revokes a signing key: every certificate it signed fails verification from
     now on with KEY_REVOKED. Revoking the active key also rotates, so signing
-    never stops. Platform-wide: needs an ADMIN of any organization or a
-    service principal.
+    never stops. Platform-wide: platform principals only (service accounts,
+    the platform operator); no tenant role. Audited on the platform chain.
     """
 
 class VerificationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -232,7 +234,8 @@ class VerificationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_verification_pb2.RotateSigningKeyResponse, _abc.Awaitable[_verification_pb2.RotateSigningKeyResponse]]:
         """Generates a new active signing key; the previous active key becomes
         RETIRED (still published, its certificates stay valid). Platform-wide:
-        needs an ADMIN of any organization or a service principal.
+        platform principals only (service accounts, the platform operator); no
+        tenant role. Audited on the platform chain.
         """
 
     @_abc_1.abstractmethod
@@ -243,8 +246,8 @@ class VerificationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_verification_pb2.RevokeSigningKeyResponse, _abc.Awaitable[_verification_pb2.RevokeSigningKeyResponse]]:
         """Revokes a signing key: every certificate it signed fails verification from
         now on with KEY_REVOKED. Revoking the active key also rotates, so signing
-        never stops. Platform-wide: needs an ADMIN of any organization or a
-        service principal.
+        never stops. Platform-wide: platform principals only (service accounts,
+        the platform operator); no tenant role. Audited on the platform chain.
         """
 
 def add_VerificationServiceServicer_to_server(servicer: VerificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
