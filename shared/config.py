@@ -5,7 +5,9 @@ Per service `<S>` (ORG, MIGRATION, VERIFICATION, PATTERN):
 `SENSEI_DATABASE_URL`), `SENSEI_<S>_DB_SCHEMA`, plus service-specific settings read with
 `ServiceConfig.setting("NAME")` → `SENSEI_<S>_NAME`. Suite-wide: `SENSEI_<S>_ADDR` (where
 the other services are), `SENSEI_SERVICE_API_KEY`, `SENSEI_PAGE_TOKEN_SECRET`,
-`SENSEI_GRACE_SECONDS`, `SENSEI_MAX_MESSAGE_BYTES`, `SENSEI_REUSE_PORT`, `SENSEI_LOG_LEVEL`.
+`SENSEI_GRACE_SECONDS`, `SENSEI_MAX_MESSAGE_BYTES`, `SENSEI_REUSE_PORT`, `SENSEI_LOG_LEVEL`,
+`SENSEI_ENV` (`dev` or `production`, the default; see shared/secrets.py), and the gRPC
+connection limits of `ConnectionLimits`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class ServiceConfig:
         return self.addresses[service]
 
     @property
+    def is_dev(self) -> bool:
+        """Whether `SENSEI_ENV=dev` (`make run`, the tests): development secrets accepted."""
+        return self.env.get("SENSEI_ENV", "").strip().lower() == "dev"
+
+    @property
     def domain(self) -> str:
         """The ErrorInfo domain of this service's errors."""
         return f"{self.service}.sensei.dev"
@@ -78,7 +85,8 @@ def load(service: str, env: Mapping[str, str] | None = None) -> ServiceConfig:
         for name, default in DEFAULT_PORTS.items()
     }
     secret = get("PAGE_TOKEN_SECRET")
-    # Stable across replicas of one deployment without extra setup; set it in production.
+    # Development only: stable across replicas without setup, but guessable, so the start-up
+    # check (shared/secrets.py) refuses a missing secret outside SENSEI_ENV=dev.
     page_secret = (
         secret.encode()
         if secret

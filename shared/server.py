@@ -5,7 +5,9 @@ schema), lets the service register its servicers and background workers, and sta
 `grpc.aio` server with the shared interceptor, the health service (per service and "")
 and server reflection, and serves its Prometheus metrics over HTTP (`shared.metrics`).
 `main(definition)` runs it until SIGTERM/SIGINT, then shuts down gracefully: health turns
-NOT_SERVING first, in-flight calls get a grace period to finish.
+NOT_SERVING first, in-flight calls get a grace period to finish. A configuration error
+(including a public or missing secret outside `SENSEI_ENV=dev`, see shared/secrets.py) stops
+it before it serves: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from shared import config as config_module
 from shared import reflection
+from shared import secrets as secret_settings
 from shared.auth import (
     AccessControl,
     JwksKeySource,
@@ -140,7 +144,12 @@ def server_options(config: ServiceConfig) -> list[tuple[str, Any]]:
 
 
 async def start(definition: ServiceDefinition, config: ServiceConfig) -> RunningService:
-    """Migrates the schema, wires the service and starts serving; returns when SERVING."""
+    """Migrates the schema, wires the service and starts serving; returns when SERVING.
+
+    Raises ConfigError before touching anything when a secret is public or missing
+    (outside `SENSEI_ENV=dev`).
+    """
+    secret_settings.check(config.service, config.env)
     metrics_port, metrics_port_is_default = _metrics_port(config)
     async with _connection(config.database_url) as conn:
         await migrate(conn, config.db_schema, service_migrations(definition.package_dir))
@@ -269,6 +278,11 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
 
 def main(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`."""
-    config = config_module.load(definition.name)
-    configure_logging(config.log_level, definition.name)
-    asyncio.run(serve(definition, config))
+    try:
+        config = config_module.load(definition.name)
+        configure_logging(config.log_level, definition.name)
+        asyncio.run(serve(definition, config))
+    except ConfigError as exc:
+        # One line a person can act on, not a traceback; 2 = misconfigured (as argparse).
+        print(f"{definition.name}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
