@@ -173,9 +173,7 @@ async def test_list_under_another_organizations_migration_id_is_not_found(stack:
 async def test_list_under_a_migration_that_never_existed_is_not_found(stack: Stack) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stack.verifications.ListVerifications(
-            pb.ListVerificationsRequest(
-                parent=f"{stack.owner.org_name}/migrations/{uuid.uuid4()}"
-            ),
+            pb.ListVerificationsRequest(parent=f"{stack.owner.org_name}/migrations/{uuid.uuid4()}"),
             metadata=stack.owner.metadata,
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
