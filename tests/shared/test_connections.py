@@ -17,6 +17,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from shared import config as config_module
+from shared.server import server_options
 from tests.harness import Suite
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -157,3 +159,41 @@ async def test_idle_metrics_connections_are_closed_and_bounded(suite: Suite) -> 
         task.cancel()
     assert not pending, "silent metrics connections were kept open"
     assert "grpc_server_handled_total" in await _scrape(port)
+
+
+# --- the settings ---------------------------------------------------------------------------
+
+
+def test_connection_settings_become_grpc_channel_arguments() -> None:
+    config = config_module.load(
+        "org",
+        {
+            "SENSEI_DATABASE_URL": "postgresql://unused",
+            "SENSEI_HANDSHAKE_TIMEOUT_SECONDS": "2.5",
+            "SENSEI_CONNECTION_IDLE_SECONDS": "0",
+            "SENSEI_MAX_CONNECTIONS": "10",
+        },
+    )
+    options = dict(server_options(config))
+    assert options["grpc.server_handshake_timeout_ms"] == 2500
+    assert options["grpc.max_connection_idle_ms"] == 2**31 - 1  # 0: no limit
+    assert options["grpc.max_connection_age_ms"] == 1_800_000
+    assert options["grpc.max_connection_age_grace_ms"] == 300_000
+    assert options["grpc.max_allowed_incoming_connections"] == 10
+    assert options["grpc.max_concurrent_streams"] == 256
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SENSEI_HANDSHAKE_TIMEOUT_SECONDS", "0"),
+        ("SENSEI_CONNECTION_IDLE_SECONDS", "-1"),
+        ("SENSEI_CONNECTION_MAX_AGE_SECONDS", "soon"),
+        ("SENSEI_MAX_CONNECTIONS", "0"),
+        ("SENSEI_METRICS_BACKLOG", "-5"),
+        ("SENSEI_METRICS_TIMEOUT_SECONDS", "0"),
+    ],
+)
+def test_a_bad_connection_setting_is_a_config_error(name: str, value: str) -> None:
+    with pytest.raises(config_module.ConfigError, match=name):
+        config_module.load("org", {"SENSEI_DATABASE_URL": "postgresql://unused", name: value})
