@@ -21,6 +21,7 @@ import secrets as random_secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from shared.config import ConfigError
 
@@ -85,6 +86,7 @@ _PUBLISHED_TEXT = frozenset(
         "compose-dev-page-token-secret",  # docker-compose.yml until 2026-12
         "test-page-token-secret",  # tests/harness/suite.py
         "REPLACE-ME",  # deploy/k8s/secret.yaml placeholders until 2026-12
+        "sensei",  # docker-compose.yml's PostgreSQL password until 2026-12
         "changeme",
         "secret",
     )
@@ -118,6 +120,15 @@ def environment(env: Mapping[str, str]) -> str:
 def problems(service: str, env: Mapping[str, str]) -> list[str]:
     """Why `service` must not start in production with `env`; empty when it may."""
     found = []
+    for name in (f"SENSEI_{service.upper()}_DATABASE_URL", "SENSEI_DATABASE_URL"):
+        url = env.get(name)
+        if url:
+            # A database without a password (trust, peer, certificates) is the operator's call;
+            # the one docker-compose.yml used to publish is not.
+            password = urlsplit(url).password
+            if password is not None and _digest(password.encode()) in _PUBLISHED_TEXT:
+                found.append(f"{name} carries a database password published in the repository")
+            break
     for setting in SECRET_SETTINGS:
         if service not in setting.services:
             continue

@@ -85,6 +85,24 @@ def test_weak_and_malformed_values_are_refused() -> None:
         assert len(problems) == 1 and problems[0].startswith(setting), problems
 
 
+def test_the_old_compose_database_password_is_refused() -> None:
+    env = {
+        **secret_settings.generate(),
+        "SENSEI_DATABASE_URL": "postgresql://sensei:sensei@postgres:5432/sensei",
+    }
+    with pytest.raises(secret_settings.PublicSecretError, match="SENSEI_DATABASE_URL"):
+        secret_settings.check("verification", env)
+    # Without a password (trust, peer or certificate authentication) it is the operator's call.
+    secret_settings.check(
+        "verification", {**env, "SENSEI_DATABASE_URL": "postgresql://sensei@db/sensei"}
+    )
+    # A service's own URL wins over the shared one.
+    secret_settings.check(
+        "verification",
+        {**env, "SENSEI_VERIFICATION_DATABASE_URL": "postgresql://v:long-and-random@db/v"},
+    )
+
+
 def test_an_unknown_environment_name_is_refused() -> None:
     with pytest.raises(secret_settings.PublicSecretError, match="SENSEI_ENV"):
         secret_settings.check("org", {**secret_settings.generate(), "SENSEI_ENV": "develop"})
