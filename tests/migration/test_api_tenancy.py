@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -304,3 +305,22 @@ async def test_list_under_an_existing_migration_without_children_is_empty(
     response = await call(build(migration.name), metadata=owner.metadata)
     assert response.next_page_token == ""
     assert len(response.schemas if rpc == "ListSchemas" else response.agent_executions) == 0
+
+
+async def test_a_platform_principal_listing_an_organization_that_is_not_there_is_not_found(
+    api: Api,
+) -> None:
+    service = await api.suite.service()
+    error = await rpc_error(
+        api.migrations.ListMigrations(
+            migration_pb2.ListMigrationsRequest(parent=f"organizations/{uuid.uuid4()}"),
+            metadata=service.metadata,
+        )
+    )
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    owner = await api.tenant()
+    await api.create(owner)
+    listed = await api.migrations.ListMigrations(
+        migration_pb2.ListMigrationsRequest(parent=owner.org_name), metadata=service.metadata
+    )
+    assert len(listed.migrations) == 1
