@@ -114,6 +114,8 @@ async def run() -> None:
         env = {**os.environ, **_secrets()}
         env.setdefault("SENSEI_VERIFICATION_KEYS_DIR", str(STATE / "verification-keys"))
         env.update(
+            # The dev stack's conveniences (e.g. derived secrets) are refused elsewhere.
+            SENSEI_ENV="dev",
             SENSEI_DATABASE_URL=database_url,
             SENSEI_SERVICE_API_KEY=identity["SENSEI_SERVICE_API_KEY"],
         )

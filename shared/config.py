@@ -5,14 +5,16 @@ Per service `<S>` (ORG, MIGRATION, VERIFICATION, PATTERN):
 `SENSEI_DATABASE_URL`), `SENSEI_<S>_DB_SCHEMA`, plus service-specific settings read with
 `ServiceConfig.setting("NAME")` → `SENSEI_<S>_NAME`. Suite-wide: `SENSEI_<S>_ADDR` (where
 the other services are), `SENSEI_SERVICE_API_KEY`, `SENSEI_PAGE_TOKEN_SECRET`,
-`SENSEI_GRACE_SECONDS`, `SENSEI_MAX_MESSAGE_BYTES`, `SENSEI_REUSE_PORT`, `SENSEI_LOG_LEVEL`.
+`SENSEI_GRACE_SECONDS`, `SENSEI_MAX_MESSAGE_BYTES`, `SENSEI_REUSE_PORT`, `SENSEI_LOG_LEVEL`,
+`SENSEI_ENV` (`dev` or `production`, the default; see shared/secrets.py), and the gRPC
+connection limits of `ConnectionLimits`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 PREFIX = "SENSEI_"
@@ -27,6 +29,31 @@ DEFAULT_PORTS: dict[str, int] = {
 
 class ConfigError(ValueError):
     """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What a service's gRPC and metrics servers allow a connection (README "Connections").
+
+    Times of 0 mean "no limit" where gRPC allows it (idle, age, grace).
+    """
+
+    # A connection must complete the HTTP/2 preface and SETTINGS within this, or is closed.
+    handshake_timeout_seconds: float = 5.0
+    # A connection without calls for this long gets GOAWAY (clients reconnect on demand).
+    idle_seconds: float = 300.0
+    # Every connection is drained after this (±10% jitter, by gRPC), so load rebalances;
+    # its calls then get `age_grace_seconds` to finish before it is closed.
+    max_age_seconds: float = 1800.0
+    age_grace_seconds: float = 300.0
+    # Connections of the whole process, handshaking ones included; more are closed at once.
+    max_connections: int = 4096
+    # Concurrent calls on one connection; more wait on the client side.
+    max_streams_per_connection: int = 256
+    # The metrics HTTP endpoint: listen backlog, concurrent scrapes, per-socket timeout.
+    metrics_backlog: int = 128
+    metrics_max_connections: int = 32
+    metrics_timeout_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +73,7 @@ class ServiceConfig:
     reuse_port: bool
     log_level: str
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     def setting(self, name: str, default: str | None = None) -> str | None:
         """A service-specific setting: `SENSEI_<SERVICE>_<NAME>`."""
@@ -54,6 +82,11 @@ class ServiceConfig:
     def address_of(self, service: str) -> str:
         """Where another service listens (`host:port`)."""
         return self.addresses[service]
+
+    @property
+    def is_dev(self) -> bool:
+        """Whether `SENSEI_ENV=dev` (`make run`, the tests): development secrets accepted."""
+        return self.env.get("SENSEI_ENV", "").strip().lower() == "dev"
 
     @property
     def domain(self) -> str:
@@ -78,7 +111,8 @@ def load(service: str, env: Mapping[str, str] | None = None) -> ServiceConfig:
         for name, default in DEFAULT_PORTS.items()
     }
     secret = get("PAGE_TOKEN_SECRET")
-    # Stable across replicas of one deployment without extra setup; set it in production.
+    # Development only: stable across replicas without setup, but guessable, so the start-up
+    # check (shared/secrets.py) refuses a missing secret outside SENSEI_ENV=dev.
     page_secret = (
         secret.encode()
         if secret
@@ -98,7 +132,75 @@ def load(service: str, env: Mapping[str, str] | None = None) -> ServiceConfig:
         reuse_port=(get(f"{upper}_REUSE_PORT") or get("REUSE_PORT") or "0") in {"1", "true", "yes"},
         log_level=get("LOG_LEVEL") or "INFO",
         env=dict(source),
+        limits=_limits(get),
     )
+
+
+def _limits(get: Callable[[str], str | None]) -> ConnectionLimits:
+    defaults = ConnectionLimits()
+    return ConnectionLimits(
+        handshake_timeout_seconds=_seconds(
+            get("HANDSHAKE_TIMEOUT_SECONDS"),
+            defaults.handshake_timeout_seconds,
+            "HANDSHAKE_TIMEOUT_SECONDS",
+            zero_allowed=False,
+        ),
+        idle_seconds=_seconds(
+            get("CONNECTION_IDLE_SECONDS"), defaults.idle_seconds, "CONNECTION_IDLE_SECONDS"
+        ),
+        max_age_seconds=_seconds(
+            get("CONNECTION_MAX_AGE_SECONDS"),
+            defaults.max_age_seconds,
+            "CONNECTION_MAX_AGE_SECONDS",
+        ),
+        age_grace_seconds=_seconds(
+            get("CONNECTION_AGE_GRACE_SECONDS"),
+            defaults.age_grace_seconds,
+            "CONNECTION_AGE_GRACE_SECONDS",
+        ),
+        max_connections=_positive(
+            get("MAX_CONNECTIONS"), defaults.max_connections, "MAX_CONNECTIONS"
+        ),
+        max_streams_per_connection=_positive(
+            get("MAX_STREAMS_PER_CONNECTION"),
+            defaults.max_streams_per_connection,
+            "MAX_STREAMS_PER_CONNECTION",
+        ),
+        metrics_backlog=_positive(
+            get("METRICS_BACKLOG"), defaults.metrics_backlog, "METRICS_BACKLOG"
+        ),
+        metrics_max_connections=_positive(
+            get("METRICS_MAX_CONNECTIONS"),
+            defaults.metrics_max_connections,
+            "METRICS_MAX_CONNECTIONS",
+        ),
+        metrics_timeout_seconds=_seconds(
+            get("METRICS_TIMEOUT_SECONDS"),
+            defaults.metrics_timeout_seconds,
+            "METRICS_TIMEOUT_SECONDS",
+            zero_allowed=False,
+        ),
+    )
+
+
+def _seconds(raw: str | None, default: float, name: str, *, zero_allowed: bool = True) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0 or (value == 0 and not zero_allowed):
+        floor = "0 or more" if zero_allowed else "more than 0"
+        raise ConfigError(f"{PREFIX}{name} must be a number of seconds, {floor}: {raw!r}")
+    return value
+
+
+def _positive(raw: str | None, default: int, name: str) -> int:
+    value = _int(raw, default, name)
+    if value < 1:
+        raise ConfigError(f"{PREFIX}{name} must be a positive integer, got {raw!r}")
+    return value
 
 
 def _int(raw: str | None, default: int, name: str) -> int:

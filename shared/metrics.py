@@ -38,7 +38,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import asyncpg
 import grpc
@@ -58,6 +58,10 @@ from prometheus_client.registry import Collector
 log = logging.getLogger(__name__)
 
 METRICS_PORT_OFFSET = 1000
+# The metrics endpoint's limits unless the service sets them (shared/config.py).
+DEFAULT_BACKLOG = 128
+DEFAULT_MAX_CONNECTIONS = 32
+DEFAULT_TIMEOUT_SECONDS = 5.0
 UNARY = "unary"
 SERVER_STREAM = "server_stream"
 CLIENT_STREAM = "client_stream"
@@ -149,16 +153,37 @@ class ServiceMetrics:
         """Exports the size of the service's database pool."""
         self.registry.register(_PoolCollector(pool))
 
-    def serve(self, host: str, port: int) -> int:
+    def serve(
+        self,
+        host: str,
+        port: int,
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> int:
         """Serves `/metrics` on `host:port` (0: a free port) from a thread; returns the port.
 
-        Must be called on the service's event loop: async gauges run there.
+        `backlog` is the listen queue; at most `max_connections` scrapes are served at once
+        (one thread each; a connection beyond them is closed at once), and a connection that
+        sends or reads nothing for `timeout_seconds` is closed. Must be called on the
+        service's event loop: async gauges run there.
         """
         self._loop = asyncio.get_running_loop()
         server_class = _IPv6MetricsServer if ":" in host else _MetricsServer
-        server = make_server(
-            host, port, make_wsgi_app(self.registry), server_class, handler_class=_QuietHandler
+        server = server_class(
+            (host, port),
+            _QuietHandler,
+            bind_and_activate=False,
         )
+        server.limit(backlog, max_connections, timeout_seconds)
+        try:
+            server.server_bind()
+            server.server_activate()
+        except BaseException:
+            server.server_close()
+            raise
+        server.set_app(make_wsgi_app(self.registry))
         thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": _POLL_SECONDS},
@@ -209,9 +234,41 @@ _POLL_SECONDS = 0.05
 
 
 class _MetricsServer(ThreadingMixIn, WSGIServer):
-    """Serves each scrape in its own daemon thread (a slow reader never blocks the next)."""
+    """Serves each scrape in its own daemon thread (a slow reader never blocks the next).
+
+    Bounded: at most `max_connections` threads, each connection with a socket timeout, so
+    idle or trickling connections cannot pile up threads.
+    """
 
     daemon_threads = True
+    request_queue_size = DEFAULT_BACKLOG
+    timeout_seconds = DEFAULT_TIMEOUT_SECONDS
+    refused = 0
+    _slots = threading.BoundedSemaphore(DEFAULT_MAX_CONNECTIONS)
+
+    def limit(self, backlog: int, max_connections: int, timeout_seconds: float) -> None:
+        """Sets the limits; call before `server_activate` (which listens with the backlog)."""
+        self.request_queue_size = backlog
+        self.timeout_seconds = timeout_seconds
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            # Every slot busy: close this one rather than start yet another thread.
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _IPv6MetricsServer(_MetricsServer):
@@ -219,7 +276,16 @@ class _IPv6MetricsServer(_MetricsServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log lines on stderr: they are not JSON, and scrapes are routine."""
+    """No access log lines on stderr: they are not JSON, and scrapes are routine.
+
+    Its socket times out after the server's `timeout_seconds` of silence either way.
+    """
+
+    def setup(self) -> None:
+        super().setup()
+        server = self.server
+        if isinstance(server, _MetricsServer):
+            self.connection.settimeout(server.timeout_seconds)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

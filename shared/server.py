@@ -5,7 +5,9 @@ schema), lets the service register its servicers and background workers, and sta
 `grpc.aio` server with the shared interceptor, the health service (per service and "")
 and server reflection, and serves its Prometheus metrics over HTTP (`shared.metrics`).
 `main(definition)` runs it until SIGTERM/SIGINT, then shuts down gracefully: health turns
-NOT_SERVING first, in-flight calls get a grace period to finish.
+NOT_SERVING first, in-flight calls get a grace period to finish. A configuration error
+(including a public or missing secret outside `SENSEI_ENV=dev`, see shared/secrets.py) stops
+it before it serves: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from shared import config as config_module
 from shared import reflection
+from shared import secrets as secret_settings
 from shared.auth import (
     AccessControl,
     JwksKeySource,
@@ -125,8 +129,24 @@ class RunningService:
         await self.context.pool.close()
 
 
+# gRPC core's "no limit" for millisecond arguments.
+_NO_LIMIT_MS = 2**31 - 1
+
+
+def _ms(seconds: float) -> int:
+    """Seconds as a gRPC millisecond argument; 0 means no limit."""
+    return min(_NO_LIMIT_MS, round(seconds * 1000)) if seconds > 0 else _NO_LIMIT_MS
+
+
 def server_options(config: ServiceConfig) -> list[tuple[str, Any]]:
-    """Message size limits, keepalive and port reuse for a server."""
+    """Message size limits, keepalive, connection limits and port reuse for a server.
+
+    The connection limits (`config.limits`, README "Connections") keep a peer from holding
+    connections it does not use: one that has not finished the HTTP/2 handshake (preface
+    and SETTINGS) within the handshake timeout is closed, an idle one gets GOAWAY, every
+    one is drained at its maximum age, and the process accepts at most `max_connections`.
+    """
+    limits = config.limits
     return [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
@@ -136,11 +156,22 @@ def server_options(config: ServiceConfig) -> list[tuple[str, Any]]:
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 1 if config.reuse_port else 0),
+        ("grpc.server_handshake_timeout_ms", _ms(limits.handshake_timeout_seconds)),
+        ("grpc.max_connection_idle_ms", _ms(limits.idle_seconds)),
+        ("grpc.max_connection_age_ms", _ms(limits.max_age_seconds)),
+        ("grpc.max_connection_age_grace_ms", _ms(limits.age_grace_seconds)),
+        ("grpc.max_allowed_incoming_connections", limits.max_connections),
+        ("grpc.max_concurrent_streams", limits.max_streams_per_connection),
     ]
 
 
 async def start(definition: ServiceDefinition, config: ServiceConfig) -> RunningService:
-    """Migrates the schema, wires the service and starts serving; returns when SERVING."""
+    """Migrates the schema, wires the service and starts serving; returns when SERVING.
+
+    Raises ConfigError before touching anything when a secret is public or missing
+    (outside `SENSEI_ENV=dev`).
+    """
+    secret_settings.check(config.service, config.env)
     metrics_port, metrics_port_is_default = _metrics_port(config)
     async with _connection(config.database_url) as conn:
         await migrate(conn, config.db_schema, service_migrations(definition.package_dir))
@@ -210,12 +241,23 @@ def _serve_metrics(
     metrics: ServiceMetrics, config: ServiceConfig, port: int, is_default: bool
 ) -> int:
     # A taken default port must not keep a service down; a configured one must be free.
+    limits = config.limits
+
+    def serve_on(at: int) -> int:
+        return metrics.serve(
+            config.host,
+            at,
+            backlog=limits.metrics_backlog,
+            max_connections=limits.metrics_max_connections,
+            timeout_seconds=limits.metrics_timeout_seconds,
+        )
+
     try:
-        return metrics.serve(config.host, port)
+        return serve_on(port)
     except OSError:
         if not is_default:
             raise
-    actual = metrics.serve(config.host, 0)
+    actual = serve_on(0)
     log.warning("metrics port %d is taken; serving metrics on port %d instead", port, actual)
     return actual
 
@@ -269,6 +311,11 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
 
 def main(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`."""
-    config = config_module.load(definition.name)
-    configure_logging(config.log_level, definition.name)
-    asyncio.run(serve(definition, config))
+    try:
+        config = config_module.load(definition.name)
+        configure_logging(config.log_level, definition.name)
+        asyncio.run(serve(definition, config))
+    except ConfigError as exc:
+        # One line a person can act on, not a traceback; 2 = misconfigured (as argparse).
+        print(f"{definition.name}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)

@@ -160,6 +160,9 @@ class AgentExecutions:
         )
         after = self._tokens.decode(token, query)
         async with self._pool.acquire() as conn:
+            # A missing parent answers NOT_FOUND, as GetMigration does (docs/api-conventions.md).
+            if await store.migration_status(conn, ids["org"], ids["migration"]) is None:
+                raise NotFound("Migration", parent)
             rows = await store.list_agent_executions(
                 conn,
                 ids["org"],

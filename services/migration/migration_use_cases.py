@@ -45,6 +45,7 @@ from services.migration.resources import (
 from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
+from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
 from shared.names import parse_name
@@ -123,6 +124,10 @@ class Migrations:
         limit = page_size(size)
         query = ("migrations", org_id, status.value if status else "")
         after = self._tokens.decode(token, query)
+        if current_principal().org_id is None:
+            # A platform principal may name any organization: one that is not there is
+            # NOT_FOUND, as GetOrganization answers (a tenant's own organization exists).
+            await self._orgs.organization(org_id)
         async with self._pool.acquire() as conn:
             rows = await store.list_migrations(
                 conn, self._cipher, org_id, status=status, after=after, limit=limit + 1

@@ -180,6 +180,9 @@ class Schemas:
         query = ("schemas", org_id, migration_id, schema_type.value if schema_type else "")
         after = self._tokens.decode(token, query)
         async with self._pool.acquire() as conn:
+            # A missing parent answers NOT_FOUND, as GetMigration does (docs/api-conventions.md).
+            if await store.migration_status(conn, org_id, migration_id) is None:
+                raise NotFound("Migration", parent)
             rows = await store.list_schemas(
                 conn,
                 org_id,

@@ -78,6 +78,12 @@ def parse(value: str, pattern: str, field_name: str) -> tuple[dict[str, str], li
         return {}, exc.violations
 
 
+async def _require_organization(conn: Connection, org_id: str, parent: str) -> None:
+    """A List under an organization that does not exist answers NOT_FOUND, as Get does."""
+    if await store.organization(conn, org_id) is None:
+        raise NotFound("Organization", parent)
+
+
 def parsed(value: str, pattern: str, field_name: str) -> dict[str, str]:
     """A resource name's ids; INVALID_ARGUMENT when it is malformed."""
     return names.parse_name(value, pattern, field_name)
@@ -247,6 +253,7 @@ class Tenancy:
         query = ["users", org_id, role]
         after = self._tokens.decode(page_token, query)
         async with self._pool.acquire() as conn:
+            await _require_organization(conn, org_id, parent)
             rows = await store.users_page(conn, org_id, role=role, after=after, limit=size + 1)
         return self._page(rows, size, query, lambda user: [user.created_at, user.id])
 
@@ -364,6 +371,7 @@ class Tenancy:
         query = ["api_keys", org_id, user_id, show_revoked]
         after = self._tokens.decode(page_token, query)
         async with self._pool.acquire() as conn:
+            await _require_organization(conn, org_id, parent)
             rows = await store.api_keys_page(
                 conn,
                 org_id,

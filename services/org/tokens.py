@@ -3,8 +3,9 @@
 Private keys never leave the org service's schema unencrypted: each is a PKCS#8 DER sealed
 with AES-256-GCM under a key-encryption key (KEK) from `SENSEI_ORG_KEY_ENCRYPTION_KEY`
 (32 bytes, base64url), the key id bound as associated data so a ciphertext cannot be
-swapped onto another key's row. Without that setting a fixed development KEK is used and
-a warning is logged: set it in every real deployment. `kek_id` (a digest of the KEK) is
+swapped onto another key's row. Without that setting a fixed development KEK is used (with
+a warning) in the dev environment only: elsewhere the service refuses to start
+(shared/secrets.py). `kek_id` (a digest of the KEK) is
 stored beside each key, so a wrong KEK fails with a clear message instead of a bare
 decryption error.
 """

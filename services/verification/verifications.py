@@ -131,6 +131,11 @@ class Verifications:
             status_filter.value if status_filter else None,
         ]
         after = self._tokens.decode(page_token, query)
+        # A missing parent answers NOT_FOUND, as GetMigration does (docs/api-conventions.md).
+        # The interceptor already matched the parent's organization to the caller's, so
+        # asking the migration service as a service principal reveals nothing across orgs.
+        if migration_id is not None and await self._migrations.migration_org(parent) != org_id:
+            raise NotFound("Migration", parent)
         async with self._pool.acquire() as conn:
             rows = await store.verifications_page(
                 conn,

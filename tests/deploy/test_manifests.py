@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared import secrets as secret_settings
 from shared.config import DEFAULT_PORTS
 from shared.metrics import METRICS_PORT_OFFSET
 from tests.deploy.manifests import (
@@ -54,6 +55,30 @@ def _container(deployment: dict[str, Any]) -> dict[str, Any]:
 
 def _health_services(service: str) -> set[str]:
     return {"", *definition_of(service).service_names}
+
+
+def _kustomization() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return loaded
+
+
+def _generated_secrets() -> dict[str, list[str]]:
+    """Secrets the kustomization generates: name → env files."""
+    return {g["name"]: g.get("envs", []) for g in _kustomization().get("secretGenerator", [])}
+
+
+def _secret_keys_documented() -> set[str]:
+    """The keys of the sensei-secrets Secret, as listed in secrets.env.example."""
+    text = (K8S / "secrets.env.example").read_text()
+    return {
+        line.split("=", 1)[0]
+        for line in text.splitlines()
+        if line and not line.startswith("#") and "=" in line
+    }
+
+
+def _secret_names_for(service: str) -> set[str]:
+    return {s.name for s in secret_settings.SECRET_SETTINGS if service in s.services}
 
 
 def _config_map() -> dict[str, str]:
@@ -185,7 +210,70 @@ def test_compose_host_ports_do_not_collide() -> None:
     assert len(host_ports) == len(set(host_ports))
 
 
+SECRET_NAMES = {s.name for s in secret_settings.SECRET_SETTINGS} | {
+    secret_settings.COMPOSE_POSTGRES_PASSWORD
+}
+INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?[-?+])([^}]*))?\}")
+
+
+def test_compose_reads_every_secret_from_env_without_a_default() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    used = {}
+    for name, operator, _ in INTERPOLATION.findall(text):
+        if name in SECRET_NAMES:
+            # `${X:?message}`: compose refuses to start without it; `:-`/`-` would be a default.
+            assert operator == ":?", f"{name} must be required (${{{name}:?...}}), not {operator}"
+            used[name] = True
+    assert set(used) == SECRET_NAMES
+    for spec in compose()["services"].values():
+        for name, value in (spec.get("environment") or {}).items():
+            if name in SECRET_NAMES or name.endswith(("_KEY", "_SECRET", "_PASSWORD")):
+                assert str(value).startswith("${") and ":?" in str(value), (name, value)
+            if name.endswith("DATABASE_URL"):
+                assert "${POSTGRES_PASSWORD:?" in str(value), value
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_gives_each_service_the_secrets_it_checks_at_start(service: str) -> None:
+    env = compose()["services"][service]["environment"]
+    assert _secret_names_for(service) <= set(env)
+    assert "SENSEI_ENV" not in env  # production: public values are refused
+
+
+def test_compose_env_file_stays_out_of_git_and_the_image() -> None:
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()
+    assert "*" in (REPO / ".dockerignore").read_text().splitlines()
+
+
 # --- Kubernetes -----------------------------------------------------------------------------
+
+
+def test_k8s_manifests_carry_no_secret_values() -> None:
+    for obj in k8s_objects():
+        assert obj["kind"] != "Secret", "secrets come from the secretGenerator's env file"
+        for container in _pod_containers(obj):
+            for entry in container.get("env", []):
+                if entry["name"] in SECRET_NAMES or entry["name"] == "SENSEI_DATABASE_URL":
+                    assert "value" not in entry, entry["name"]
+                    assert "secretKeyRef" in entry["valueFrom"], entry["name"]
+        if obj["kind"] == "ConfigMap":
+            assert not set(obj["data"]) & SECRET_NAMES
+    generated = _generated_secrets()
+    assert generated == {"sensei-secrets": ["secrets.env"]}
+    assert "deploy/k8s/secrets.env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_k8s_secret_carries_what_every_service_checks_at_start() -> None:
+    documented = _secret_keys_documented()
+    for service in SERVICES:
+        assert _secret_names_for(service) <= documented, service
+        container = _container(k8s_object("Deployment", service))
+        refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+        assert refs == ["sensei-secrets"], service
+        assert "SENSEI_ENV" not in {e["name"] for e in container.get("env", [])}
+    assert "SENSEI_ENV" not in _config_map()
+    assert {"SENSEI_DATABASE_URL", "SENSEI_SERVICE_API_KEY"} <= documented
+    assert not set(_secret_keys_documented()) & set(_config_map())
 
 
 def test_kustomization_lists_every_manifest_of_the_stack() -> None:
@@ -289,16 +377,15 @@ def test_k8s_uses_only_settings_the_code_reads() -> None:
     for obj in k8s_objects():
         if obj["kind"] == "ConfigMap":
             names.update(obj["data"])
-        elif obj["kind"] == "Secret":
-            names.update(obj.get("stringData", {}))
-            names.update(obj.get("data", {}))
         for container in _pod_containers(obj):
             names.update(entry["name"] for entry in container.get("env", []))
+    names.update(_secret_keys_documented())
     assert _unknown(names) == set()
 
 
 def test_k8s_env_sources_exist_and_every_workload_runs_the_one_image() -> None:
     defined = {(o["kind"], o["metadata"]["name"]) for o in k8s_objects()}
+    defined |= {("Secret", name) for name in _generated_secrets()}
     workloads = [o for o in k8s_objects() if _pod_containers(o)]
     assert {o["kind"] for o in workloads} == {"Deployment", "Job"}
     for obj in workloads:

@@ -119,6 +119,8 @@ class Suite:
             "SENSEI_DATABASE_URL": self.database_url,
             "SENSEI_SERVICE_API_KEY": self.service_api_key,
             "SENSEI_GRACE_SECONDS": "2",
+            # The published test secrets below are accepted only in the dev environment.
+            "SENSEI_ENV": "dev",
             "SENSEI_PAGE_TOKEN_SECRET": "test-page-token-secret",
             "SENSEI_VERIFICATION_KEYS_DIR": str(self.work_dir / "verification-keys"),
             "SENSEI_MIGRATION_CONFIG_KEY": "dGVzdC1jb25maWcta2V5LTMyLWJ5dGVzLWxvbmchISE=",

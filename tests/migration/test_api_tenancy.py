@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -247,3 +248,79 @@ async def test_ids_of_one_organization_under_anothers_name_are_not_found(api: Ap
         )
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+# --- a List under a parent that is not there answers NOT_FOUND, as Get does ----------------
+
+LISTS_UNDER_A_MIGRATION: dict[str, tuple[str, str, Callable[[str], Any]]] = {
+    "ListSchemas": (
+        "schemas",
+        "ListSchemas",
+        lambda parent: schema_pb2.ListSchemasRequest(parent=parent),
+    ),
+    "ListAgentExecutions": (
+        "agents",
+        "ListAgentExecutions",
+        lambda parent: agent_execution_pb2.ListAgentExecutionsRequest(parent=parent),
+    ),
+}
+
+
+@pytest.mark.parametrize("rpc", sorted(LISTS_UNDER_A_MIGRATION))
+async def test_list_under_another_organizations_migration_id_is_not_found(
+    api: Api, rpc: str
+) -> None:
+    _, theirs = await _victim(api)
+    me = await api.tenant()
+    migration_id = theirs.migration.rsplit("/", 1)[1]
+    stub_name, method, build = LISTS_UNDER_A_MIGRATION[rpc]
+    call = getattr(getattr(api, stub_name), method)
+    error = await rpc_error(
+        call(build(f"{me.org_name}/migrations/{migration_id}"), metadata=me.metadata)
+    )
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("rpc", sorted(LISTS_UNDER_A_MIGRATION))
+async def test_list_under_a_deleted_migration_is_not_found(api: Api, rpc: str) -> None:
+    owner = await api.tenant()
+    migration = await api.create(owner)
+    await api.migrations.DeleteMigration(
+        migration_pb2.DeleteMigrationRequest(name=migration.name), metadata=owner.metadata
+    )
+    stub_name, method, build = LISTS_UNDER_A_MIGRATION[rpc]
+    call = getattr(getattr(api, stub_name), method)
+    error = await rpc_error(call(build(migration.name), metadata=owner.metadata))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("rpc", sorted(LISTS_UNDER_A_MIGRATION))
+async def test_list_under_an_existing_migration_without_children_is_empty(
+    api: Api, rpc: str
+) -> None:
+    owner = await api.tenant()
+    migration = await api.create(owner)
+    stub_name, method, build = LISTS_UNDER_A_MIGRATION[rpc]
+    call = getattr(getattr(api, stub_name), method)
+    response = await call(build(migration.name), metadata=owner.metadata)
+    assert response.next_page_token == ""
+    assert len(response.schemas if rpc == "ListSchemas" else response.agent_executions) == 0
+
+
+async def test_a_platform_principal_listing_an_organization_that_is_not_there_is_not_found(
+    api: Api,
+) -> None:
+    service = await api.suite.service()
+    error = await rpc_error(
+        api.migrations.ListMigrations(
+            migration_pb2.ListMigrationsRequest(parent=f"organizations/{uuid.uuid4()}"),
+            metadata=service.metadata,
+        )
+    )
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    owner = await api.tenant()
+    await api.create(owner)
+    listed = await api.migrations.ListMigrations(
+        migration_pb2.ListMigrationsRequest(parent=owner.org_name), metadata=service.metadata
+    )
+    assert len(listed.migrations) == 1

@@ -361,3 +361,18 @@ async def test_concurrent_retries_with_one_request_id_create_one_user(org: Org) 
     )
     assert len({r.user.id for r in results}) == 1
     assert await org.count("SELECT count(*) FROM users WHERE email = $1", request.user.email) == 1
+
+
+async def test_lists_under_an_organization_that_does_not_exist_are_not_found(org: Org) -> None:
+    # A platform principal may name any organization; one that is not there is NOT_FOUND,
+    # as GetOrganization answers, not an empty page.
+    service = await org.suite.service()
+    missing = f"organizations/{uuid.uuid4()}"
+    for call in (
+        org.users.ListUsers(user_pb2.ListUsersRequest(parent=missing), metadata=service.metadata),
+        org.users.ListApiKeys(
+            user_pb2.ListApiKeysRequest(parent=missing), metadata=service.metadata
+        ),
+    ):
+        error = await rpc_error(call)
+        assert error.code() == grpc.StatusCode.NOT_FOUND

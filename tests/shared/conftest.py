@@ -105,6 +105,7 @@ async def probe_server(database_url: str) -> AsyncIterator[ProbeServer]:
             "SENSEI_DATABASE_URL": database_url,
             "SENSEI_ORG_PORT": "0",
             "SENSEI_ORG_DB_SCHEMA": "probe",
+            "SENSEI_ENV": "dev",
         },
     )
     running = await start(definition, config)

@@ -155,3 +155,31 @@ async def test_create_records_an_audit_event_with_the_change(stack: Stack) -> No
     assert row["user_id"] == stack.owner.user_id
     assert (row["action"], row["resource_type"]) == ("verification.create", "verification")
     assert '"type": "CHECKSUM"' in row["details"]
+
+
+async def test_list_under_another_organizations_migration_id_is_not_found(stack: Stack) -> None:
+    # The victim's migration has verifications; its id under my organization's name is unknown.
+    await stack.create(pb.VERIFICATION_TYPE_ROW_COUNT)
+    _, me = await stack.suite.new_org()
+    migration_id = stack.migration.rsplit("/", 1)[1]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.verifications.ListVerifications(
+            pb.ListVerificationsRequest(parent=f"{me.org_name}/migrations/{migration_id}"),
+            metadata=me.metadata,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_list_under_a_migration_that_never_existed_is_not_found(stack: Stack) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stack.verifications.ListVerifications(
+            pb.ListVerificationsRequest(parent=f"{stack.owner.org_name}/migrations/{uuid.uuid4()}"),
+            metadata=stack.owner.metadata,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    # The parent of every migration stays a valid (empty) listing.
+    response = await stack.verifications.ListVerifications(
+        pb.ListVerificationsRequest(parent=f"{stack.owner.org_name}/migrations/-"),
+        metadata=stack.owner.metadata,
+    )
+    assert list(response.verifications) == []
