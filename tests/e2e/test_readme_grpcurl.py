@@ -74,8 +74,8 @@ def json_documents(text: str) -> list[object]:
     return documents
 
 
-async def _database(make_database: Callable[[], Awaitable[str]]) -> str:
-    dsn = await make_database()
+async def _database(make_sample_database: Callable[[], Awaitable[str]]) -> str:
+    dsn = await make_sample_database()
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(TABLES)
@@ -85,7 +85,7 @@ async def _database(make_database: Callable[[], Awaitable[str]]) -> str:
 
 
 async def test_the_readme_grpcurl_walkthrough_runs_as_written(
-    suite: Suite, make_database: Callable[[], Awaitable[str]], tmp_path: Path
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
     await suite.start("migration", "verification")
     path = os.environ.get("PATH", "")
@@ -103,8 +103,8 @@ async def test_the_readme_grpcurl_walkthrough_runs_as_written(
         "SENSEI_ORG_ID": suite.org_id,
         "SENSEI_API_KEY": suite.owner_api_key,
         "SENSEI_DATABASE_URL": suite.database_url,
-        "SOURCE_DSN": await _database(make_database),
-        "TARGET_DSN": await _database(make_database),
+        "SOURCE_DSN": await _database(make_sample_database),
+        "TARGET_DSN": await _database(make_sample_database),
     }
     process = await asyncio.create_subprocess_exec(
         "bash",
