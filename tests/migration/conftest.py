@@ -151,9 +151,7 @@ async def shared_suite(
     admin = await asyncpg.connect(postgres.dsn("postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        suite = Suite(
-            postgres.dsn(name), tmp_path_factory.mktemp("migration"), sample_env(request)
-        )
+        suite = Suite(postgres.dsn(name), tmp_path_factory.mktemp("migration"), sample_env(request))
         try:
             await suite.start("migration")
             yield suite

@@ -168,7 +168,9 @@ async def test_list_schemas_pages_and_filters_by_type(api: Api) -> None:
     assert [s.id for s in targets.schemas] == [made[1], made[4]]
 
 
-async def test_capture_and_diff_live_databases(api: Api, make_sample_database: MakeDatabase) -> None:
+async def test_capture_and_diff_live_databases(
+    api: Api, make_sample_database: MakeDatabase
+) -> None:
     owner = await api.tenant()
     migration = await api.create(
         owner,

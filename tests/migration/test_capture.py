@@ -1,4 +1,4 @@
-"""capture_schema against real PostgreSQL databases (the sample server, via make_sample_database)."""
+"""capture_schema against real PostgreSQL databases (on the sample server)."""
 
 from __future__ import annotations
 
@@ -145,7 +145,9 @@ async def test_capture_can_be_limited_to_some_schemas(source: asyncpg.Connection
     assert list(definition["tables"]) == ["other.notes"]
 
 
-async def test_capture_of_an_empty_database_has_no_tables(make_sample_database: MakeDatabase) -> None:
+async def test_capture_of_an_empty_database_has_no_tables(
+    make_sample_database: MakeDatabase,
+) -> None:
     conn = await asyncpg.connect(await make_sample_database())
     try:
         assert await capture_schema(conn) == {"version": 1, "tables": {}}

@@ -128,5 +128,3 @@ def test_redaction_hides_sslpassword_and_other_secret_parameters() -> None:
     )
     assert "k3y" not in redacted["dsn"] and "s3cret" not in redacted["dsn"]
     assert "sslmode=require" in redacted["dsn"]
-
-

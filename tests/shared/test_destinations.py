@@ -182,5 +182,5 @@ def test_verify_full_checks_the_configured_name_not_the_address() -> None:
     destination = Destination("postgresql", "db.example.com", 5432, "x", "u", sslmode="verify-full")
     (context,) = policy._ssl_attempts(destination)
     assert not isinstance(context, bool)
-    assert context.check_hostname and getattr(context, "server_name") == "db.example.com"
+    assert context.check_hostname and context.server_name == "db.example.com"
     assert [type(a) for a in policy._ssl_attempts(_destination("db"))][1] is bool

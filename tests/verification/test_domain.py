@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from services.verification.domain import (
-    CheckError,
     JobPolicy,
     VerificationType,
     parse_list_parent,
