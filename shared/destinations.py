@@ -94,7 +94,8 @@ METADATA_NAMES = frozenset(
     {"metadata", "metadata.google.internal", "metadata.goog", "instance-data.ec2.internal"}
 )
 LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-UNSPECIFIED_NETWORKS = (ipaddress.ip_network("0.0.0.0/32"), ipaddress.ip_network("::/128"))
+# "This network": connecting to 0.0.0.0 reaches this machine; the rest of 0/8 is no host.
+UNSPECIFIED_NETWORKS = (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network("::/128"))
 # Settings (suite-wide) the policy reads.
 ALLOWED_SETTING = "SENSEI_ALLOWED_DESTINATIONS"
 CA_FILE_SETTING = "SENSEI_DESTINATION_CA_FILE"

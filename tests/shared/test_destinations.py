@@ -82,6 +82,14 @@ async def test_metadata_addresses_are_refused_whatever_is_allowed(host: str) -> 
     assert await _refusal(policy, host, 80) is not None
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "0.1.2.3", "::", "::2"])
+async def test_unspecified_addresses_are_refused_whatever_is_allowed(host: str) -> None:
+    policy = DestinationPolicy(
+        platform=[], allowed=parse_allowances("0.0.0.0/0,::/0"), allow_loopback=True
+    )
+    assert await _refusal(policy, host) is not None
+
+
 @pytest.mark.parametrize("host", ["169.254.1.1", "fe80::1", "224.0.0.1"])
 async def test_link_local_and_multicast_are_refused_unless_allowed(host: str) -> None:
     assert await _refusal(LOCAL_PLATFORM, host) is not None
