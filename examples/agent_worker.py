@@ -362,6 +362,10 @@ class Worker:
             source_db = await asyncpg.connect(self.source_dsn)
             target_db = await asyncpg.connect(self.target_dsn)
             try:
+                # Children first: a rerun into a filled target empties it without
+                # tripping its foreign keys (each table is emptied again as it is copied).
+                for table in reversed(order):
+                    await target_db.execute(f"DELETE FROM {_qualified(table)}")
                 for done, table in enumerate(order, start=1):
                     rows[table] = await migrate_table(source_db, target_db, table, tables[table])
                     await self.progress(0.4 + 0.4 * done / len(order))
