@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from typing import Any
 
 import pytest
@@ -191,4 +192,7 @@ def test_verify_full_checks_the_configured_name_not_the_address() -> None:
     (context,) = policy._ssl_attempts(destination)
     assert not isinstance(context, bool)
     assert context.check_hostname and context.server_name == "db.example.com"
+    # asyncio hands down the address it connected to; the certificate is checked for the name.
+    tls = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="203.0.113.7")
+    assert tls.server_hostname == "db.example.com"
     assert [type(a) for a in policy._ssl_attempts(_destination("db"))][1] is bool
