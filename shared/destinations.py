@@ -564,12 +564,20 @@ class DestinationPolicy:
                         server_settings=dict(server_settings or {}),
                     )
                     return connection
-                except asyncpg.InvalidAuthorizationSpecificationError as exc:
+                except (
+                    asyncpg.InvalidAuthorizationSpecificationError,
+                    ConnectionRefusedError,
+                    TimeoutError,
+                ) as exc:
+                    # A login refused, or nothing answering: plain text will not do better.
                     failures.append(f"{address}: {type(exc).__name__}: {exc}")
-                    break  # the server answered: another TLS attempt will not change that
-                except (OSError, TimeoutError, ValueError, asyncpg.PostgresError) as exc:
-                    failures.append(f"{address}: {type(exc).__name__}: {exc}")
-                except asyncpg.InterfaceError as exc:
+                    break
+                except (
+                    OSError,
+                    ValueError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                ) as exc:
                     failures.append(f"{address}: {type(exc).__name__}: {exc}")
         log.warning(
             "cannot connect to destination %s: %s", destination.describe(), "; ".join(failures)
