@@ -1,7 +1,8 @@
 """Connection configs of a migration: redaction in responses, secrets kept across updates.
 
 Parsing and validation (which keys and DSN parameters a caller may send) live in
-``shared/destinations.py``, the one policy of every connection to a caller's database.
+``shared/connection_configs.py`` (the destination policy that connects is
+``shared/destinations.py``).
 Passwords (the ``password`` key and every secret DSN parameter) are secrets: every response
 shows them as ``REDACTED``; a client that sends a redacted config back keeps the stored
 secret while the destination (engine, host, port, database, user) stays the same.
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from shared.destinations import (
+from shared.connection_configs import (
     CONNECTION_CONFIG_KEYS,
     REDACTED,
     connection_config_violations,

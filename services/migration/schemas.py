@@ -27,14 +27,9 @@ from services.migration.schema_diff import SchemaDifference, diff
 from services.migration.schema_model import canonical_definition, fingerprint_of
 from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from shared import outbox
+from shared.connection_configs import Destination, destination_of
 from shared.db import Connection
-from shared.destinations import (
-    Destination,
-    DestinationNotAllowed,
-    DestinationPolicy,
-    DestinationUnreachable,
-    destination_of,
-)
+from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,

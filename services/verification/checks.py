@@ -29,13 +29,8 @@ from services.verification.domain import CheckError, Verification, VerificationT
 from services.verification.migration_client import MigrationClient
 from services.verification.row_counts import ProgressCallback, compare_row_counts
 from services.verification.schema_parity import SchemaRef, schema_parity, tables_of
-from shared.destinations import (
-    Destination,
-    DestinationNotAllowed,
-    DestinationPolicy,
-    DestinationUnreachable,
-    destination_of,
-)
+from shared.connection_configs import Destination, destination_of
+from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)

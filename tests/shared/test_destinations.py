@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 
 from shared.config import ConfigError
+from shared.connection_configs import Destination, connection_config_violations, destination_of
 from shared.destinations import (
-    Destination,
     DestinationNotAllowed,
     DestinationPolicy,
     PlatformServer,
-    connection_config_violations,
-    destination_of,
     parse_allowances,
     platform_servers,
 )
