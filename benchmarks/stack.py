@@ -5,7 +5,9 @@ Like `make run` (devstack), but throwaway and fast: PostgreSQL runs with durabil
 temporary directory, the first organization is bootstrapped on plan ENTERPRISE (no quota
 stops a benchmark), and each service is `python -m services.<name>` with its logs in the
 work directory. Extra processes of a service (so_reuseport replicas, or a second
-deployment on another port) are started with `start_service`.
+deployment on another port) are started with `start_service`. Migrations' source and target
+databases live on a second embedded server (`Stack.dsn`): the services refuse the platform's
+own server as a destination, and allow exactly this one.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Stack:
 
     work_dir: Path
     postgres: EmbeddedPostgres
+    samples: EmbeddedPostgres
     database_url: str
     env: dict[str, str]
     org_id: str
@@ -77,8 +80,8 @@ class Stack:
         return self.env["SENSEI_PAGE_TOKEN_SECRET"].encode()
 
     def dsn(self, database: str) -> str:
-        """A superuser URL of another database on the same server."""
-        return self.postgres.dsn(database)
+        """A superuser URL of a database on the samples server (sources and targets)."""
+        return self.samples.dsn(database)
 
     def pid_of(self, service: str) -> int:
         """The pid of the first process of `service`."""
@@ -122,6 +125,7 @@ class Stack:
         for running in reversed(list(self.processes)):
             await running.stop()
         self.processes.clear()
+        self.samples.remove()
         self.postgres.remove()
 
 
@@ -172,8 +176,10 @@ async def _bootstrap(database_url: str) -> tuple[str, str, str]:
 async def start_stack(work_dir: Path) -> Stack:
     """PostgreSQL (durable=False) in `work_dir`, bootstrapped, with all four services up."""
     postgres = EmbeddedPostgres(work_dir / "pgdata", durable=False)
+    samples = EmbeddedPostgres(work_dir / "samples-pgdata", durable=False)
     postgres.start()
     try:
+        samples.start()
         admin = await asyncpg.connect(postgres.dsn("postgres"))
         try:
             await admin.execute(f'CREATE DATABASE "{DATABASE}"')
@@ -190,6 +196,7 @@ async def start_stack(work_dir: Path) -> Stack:
             "SENSEI_ORG_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "SENSEI_VERIFICATION_KEYS_DIR": str(work_dir / "verification-keys"),
             "SENSEI_GRACE_SECONDS": "2",
+            "SENSEI_ALLOWED_DESTINATIONS": f"127.0.0.1:{samples.port}",
         }
         addresses = {}
         for name in SERVICES:
@@ -198,9 +205,18 @@ async def start_stack(work_dir: Path) -> Stack:
             env[f"SENSEI_{name.upper()}_PORT"] = str(port)
             env[f"SENSEI_{name.upper()}_ADDR"] = addresses[name]
         stack = Stack(
-            work_dir, postgres, database_url, env, org_id, owner_key, service_key, addresses
+            work_dir,
+            postgres,
+            samples,
+            database_url,
+            env,
+            org_id,
+            owner_key,
+            service_key,
+            addresses,
         )
     except BaseException:
+        samples.remove()
         postgres.remove()
         raise
     try:

@@ -1,8 +1,16 @@
 """`make run`: an embedded PostgreSQL and the four services, ready for grpcurl.
 
+A second embedded PostgreSQL holds sample databases (`sample_source`, with a small shop's
+rows, and `sample_target`, the same tables empty): migrations point there, never at the
+platform's own server, which the services refuse as a destination (shared/destinations.py).
+The services run with `SENSEI_ENV=dev`, so loopback destinations other than the platform's
+server are allowed (the sample server, a local MariaDB).
+
 Data lives under `.sensei/` (kept across restarts). Prints the addresses, a bootstrap
-access token and grpcurl examples, writes `.sensei/dev.env`, and on Ctrl-C stops the
-services (gracefully) and PostgreSQL.
+access token and grpcurl examples, writes `.sensei/dev.env` (with
+`SENSEI_SAMPLE_DATABASE_URL`, a superuser URL of the sample server, and
+`SENSEI_SAMPLE_SOURCE_URL` / `SENSEI_SAMPLE_TARGET_URL`), and on Ctrl-C stops the services
+(gracefully) and both servers.
 """
 
 from __future__ import annotations
@@ -28,6 +36,20 @@ REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".sensei"
 SERVICES = ("org", "migration", "verification", "pattern")
 DATABASE = "sensei"
+SAMPLE_SHOP = """
+CREATE TABLE IF NOT EXISTS customers (id bigint PRIMARY KEY, email text NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS orders (
+    id bigint PRIMARY KEY,
+    customer_id bigint NOT NULL REFERENCES customers (id),
+    total numeric(10, 2) NOT NULL
+);
+"""
+SAMPLE_ROWS = """
+INSERT INTO customers SELECT i, 'c' || i || '@shop.test' FROM generate_series(1, 200) AS i
+ON CONFLICT DO NOTHING;
+INSERT INTO orders SELECT i, 1 + i % 200, (i % 97) * 1.25 FROM generate_series(1, 5000) AS i
+ON CONFLICT DO NOTHING;
+"""
 
 
 def _secrets() -> dict[str, str]:
@@ -52,6 +74,30 @@ async def _prepare_database(server: EmbeddedPostgres) -> str:
     finally:
         await admin.close()
     return server.dsn(DATABASE)
+
+
+async def _prepare_samples(server: EmbeddedPostgres) -> dict[str, str]:
+    """The sample source (with rows) and target (tables only) databases; their URLs."""
+    admin = await asyncpg.connect(server.dsn("postgres"))
+    try:
+        for name in ("sample_source", "sample_target"):
+            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    for name, rows in (("sample_source", True), ("sample_target", False)):
+        conn = await asyncpg.connect(server.dsn(name))
+        try:
+            await conn.execute(SAMPLE_SHOP)
+            if rows:
+                await conn.execute(SAMPLE_ROWS)
+        finally:
+            await conn.close()
+    return {
+        "SENSEI_SAMPLE_DATABASE_URL": server.dsn("postgres"),
+        "SENSEI_SAMPLE_SOURCE_URL": server.dsn("sample_source"),
+        "SENSEI_SAMPLE_TARGET_URL": server.dsn("sample_target"),
+    }
 
 
 async def _bootstrap(database_url: str) -> dict[str, str]:
@@ -106,13 +152,19 @@ async def run() -> None:
     STATE.mkdir(exist_ok=True)
     port = int(os.environ.get("SENSEI_DEV_PG_PORT", "55432"))
     server = EmbeddedPostgres(STATE / "pgdata", port=port)
+    sample_port = int(os.environ.get("SENSEI_DEV_SAMPLE_PG_PORT", str(port + 1)))
+    sample_server = EmbeddedPostgres(STATE / "sample-pgdata", port=sample_port)
     server.start()
     processes: list[tuple[str, asyncio.subprocess.Process]] = []
     try:
+        sample_server.start()
+        samples = await _prepare_samples(sample_server)
         database_url = await _prepare_database(server)
         identity = await _bootstrap(database_url)
         env = {**os.environ, **_secrets()}
         env.setdefault("SENSEI_VERIFICATION_KEYS_DIR", str(STATE / "verification-keys"))
+        # Dev: loopback destinations are allowed, except the platform's own server.
+        env.setdefault("SENSEI_ENV", "dev")
         env.update(
             # The dev stack's conveniences (e.g. derived secrets) are refused elsewhere.
             SENSEI_ENV="dev",
@@ -134,11 +186,12 @@ async def run() -> None:
         dev_env = {
             **{f"SENSEI_{n.upper()}_ADDR": a for n, a in addresses.items()},
             "SENSEI_DATABASE_URL": database_url,
+            **samples,
             **identity,
             "SENSEI_TOKEN": token,
         }
         (STATE / "dev.env").write_text("".join(f"{k}={v}\n" for k, v in dev_env.items()))
-        _print_banner(addresses, identity, token, database_url)
+        _print_banner(addresses, identity, token, database_url, samples)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -154,18 +207,25 @@ async def run() -> None:
                 await asyncio.wait_for(process.wait(), timeout=30)
             except TimeoutError:
                 process.kill()
+        sample_server.stop()
         server.stop()
 
 
 def _print_banner(
-    addresses: dict[str, str], identity: dict[str, str], token: str, database_url: str
+    addresses: dict[str, str],
+    identity: dict[str, str],
+    token: str,
+    database_url: str,
+    samples: dict[str, str],
 ) -> None:
     org = identity["SENSEI_ORG_ID"]
     lines = [
         "",
         "Sensei is running.",
         *(f"  {name:<13} {address}" for name, address in addresses.items()),
-        f"  postgres      {database_url}",
+        f"  postgres      {database_url}  (the platform's own: not a migration destination)",
+        f"  samples       {samples['SENSEI_SAMPLE_SOURCE_URL']}",
+        f"                {samples['SENSEI_SAMPLE_TARGET_URL']}",
         "",
         f"Organization: organizations/{org}",
         f"Owner API key (shown once; also in .sensei/dev.env): {identity['SENSEI_API_KEY']}",

@@ -362,6 +362,10 @@ class Worker:
             source_db = await asyncpg.connect(self.source_dsn)
             target_db = await asyncpg.connect(self.target_dsn)
             try:
+                # Children first: a rerun into a filled target empties it without
+                # tripping its foreign keys (each table is emptied again as it is copied).
+                for table in reversed(order):
+                    await target_db.execute(f"DELETE FROM {_qualified(table)}")
                 for done, table in enumerate(order, start=1):
                     rows[table] = await migrate_table(source_db, target_db, table, tables[table])
                     await self.progress(0.4 + 0.4 * done / len(order))
@@ -548,8 +552,20 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Drive one Sensei migration end to end (an example agent worker)."
     )
-    parser.add_argument("--source-dsn", required=True, help="postgresql:// URL of the source")
-    parser.add_argument("--target-dsn", required=True, help="postgresql:// URL of the target")
+    # Defaults: the dev stack's sample databases (`make run` puts them in .sensei/dev.env).
+    source, target = (os.environ.get(f"SENSEI_SAMPLE_{s}_URL") for s in ("SOURCE", "TARGET"))
+    parser.add_argument(
+        "--source-dsn",
+        default=source,
+        required=not source,
+        help="postgresql:// URL of the source (default: $SENSEI_SAMPLE_SOURCE_URL)",
+    )
+    parser.add_argument(
+        "--target-dsn",
+        default=target,
+        required=not target,
+        help="postgresql:// URL of the target (default: $SENSEI_SAMPLE_TARGET_URL)",
+    )
     parser.add_argument("--name", default="agent worker example", help="migration display name")
     parser.add_argument("--certificate", type=Path, help="save the certificate envelope here")
     return parser

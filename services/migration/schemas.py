@@ -1,13 +1,17 @@
 """Use cases of SchemaService: store, capture, read and compare schema snapshots.
 
 CaptureSchema connects to the migration's live source or target database with its
-decrypted connection config, in a read-only session with a statement timeout, and reads
-pg_catalog (capture.py). Connection failures are UNAVAILABLE (retryable); a config the
-database refuses (bad password, unknown database) is FAILED_PRECONDITION.
+decrypted connection config, under the destination policy (shared/destinations.py), in a
+read-only session with a statement timeout, and reads pg_catalog (capture.py). A database
+that cannot be reached, refuses the login or fails the capture is FAILED_PRECONDITION
+`SOURCE_UNREACHABLE` / `TARGET_UNREACHABLE`, one answer for every cause (so callers cannot
+probe the network); a destination the policy refuses is `DESTINATION_NOT_ALLOWED`. The
+details go to the service log with the request id.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -17,21 +21,21 @@ from google.protobuf.message import Message
 from services.migration import store
 from services.migration.capture import capture_schema
 from services.migration.config_cipher import ConfigCipher
-from services.migration.connection_config import connect_arguments
 from services.migration.domain import InvalidInput, SchemaType
 from services.migration.resources import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema
 from services.migration.schema_diff import SchemaDifference, diff
 from services.migration.schema_model import canonical_definition, fingerprint_of
 from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from shared import outbox
+from shared.connection_configs import Destination, destination_of
 from shared.db import Connection
+from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unavailable,
 )
 from shared.names import parse_name
 from shared.pagination import PageTokens, page_size
@@ -43,23 +47,25 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 CAPTURE_STATEMENT_TIMEOUT_MS = 60_000
 MAX_CAPTURE_SCHEMAS = 100
 
-# The database answered but refused the config: retrying the same config will not help.
-_REJECTED = (
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidPasswordError,
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.ClientConfigurationError,
-)
-_UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# What a capture on an open connection can raise (the server's text never reaches callers).
+_CAPTURE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+log = logging.getLogger(__name__)
 
 
 class Schemas:
     """Schema snapshots of migrations."""
 
-    def __init__(self, pool: asyncpg.Pool, cipher: ConfigCipher, page_tokens: PageTokens) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        cipher: ConfigCipher,
+        page_tokens: PageTokens,
+        destinations: DestinationPolicy,
+    ) -> None:
         self._pool = pool
         self._cipher = cipher
         self._tokens = page_tokens
+        self._destinations = destinations
 
     async def create(
         self,
@@ -135,7 +141,7 @@ class Schemas:
             config_field = f"{side}_config"
             config = migration.source_config if side == "source" else migration.target_config
             definition, server_version = await _capture(
-                connect_arguments(config, field_name=config_field), namespaces, config_field
+                self._destinations, destination_of(config, config_field), namespaces, side
             )
             try:
                 canonical = canonical_definition(definition, field="definition")
@@ -252,12 +258,16 @@ def _type_required(field_name: str) -> FieldViolation:
 
 
 async def _capture(
-    arguments: Mapping[str, Any], namespaces: Sequence[str], config_field: str
+    destinations: DestinationPolicy,
+    destination: Destination,
+    namespaces: Sequence[str],
+    side: str,
 ) -> tuple[dict[str, Any], str]:
-    """The definition and server version of the database `arguments` reach."""
+    """The definition and server version of the `side` database."""
+    config_field = f"{side}_config"
     try:
-        conn = await asyncpg.connect(
-            **arguments,
+        conn = await destinations.connect(
+            destination,
             timeout=CONNECT_TIMEOUT_SECONDS,
             server_settings={
                 "application_name": "sensei-schema-capture",
@@ -265,27 +275,38 @@ async def _capture(
                 "statement_timeout": str(CAPTURE_STATEMENT_TIMEOUT_MS),
             },
         )
-    except _REJECTED as exc:
+    except DestinationNotAllowed:
         raise FailedPrecondition(
-            f"the database of {config_field} refused the connection: {exc}",
-            reason="CONNECTION_REJECTED",
+            f"the {side} database's address is not allowed: the platform's own servers,"
+            " loopback, link-local and metadata addresses are refused unless an operator"
+            " allows them",
+            reason="DESTINATION_NOT_ALLOWED",
             metadata={"field": config_field},
         ) from None
-    except _UNREACHABLE as exc:
-        raise Unavailable(
-            f"cannot reach the database of {config_field}: {type(exc).__name__}",
-            reason="DATABASE_UNREACHABLE",
-            metadata={"field": config_field},
-        ) from None
+    except DestinationUnreachable:
+        raise _unreachable(side) from None
     try:
         definition = await capture_schema(conn, list(namespaces) or None)
         version = conn.get_server_version()
-    except _UNREACHABLE as exc:
-        raise Unavailable(
-            f"capturing the database of {config_field} failed: {type(exc).__name__}",
-            reason="CAPTURE_FAILED",
-            metadata={"field": config_field},
-        ) from None
+    except _CAPTURE_ERRORS as exc:
+        log.warning(
+            "capturing the %s database %s failed: %s: %s",
+            side,
+            destination.describe(),
+            type(exc).__name__,
+            exc,
+        )
+        raise _unreachable(side) from None
     finally:
         await conn.close()
     return definition, f"{version.major}.{version.minor}"
+
+
+def _unreachable(side: str) -> FailedPrecondition:
+    """The one answer for a database that cannot be reached, refuses us or fails the capture."""
+    return FailedPrecondition(
+        f"cannot read the {side} database: check its address, credentials and that it"
+        " accepts connections from Sensei",
+        reason=f"{side.upper()}_UNREACHABLE",
+        metadata={"field": f"{side}_config"},
+    )

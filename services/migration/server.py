@@ -3,7 +3,9 @@
 Settings (besides the suite-wide ones of shared/config.py):
 `SENSEI_MIGRATION_CONFIG_KEY` (required: base64url of 32 bytes, or several separated by
 commas for rotation; see config_cipher.py) and `SENSEI_MIGRATION_PLAN_CACHE_SECONDS`
-(how long an organization's plan is cached, default 30).
+(how long an organization's plan is cached, default 30). CaptureSchema connects under the
+destination policy of shared/destinations.py (`SENSEI_ALLOWED_DESTINATIONS`, `SENSEI_ENV`,
+`SENSEI_DESTINATION_CA_FILE`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from services.migration.servicer import (
 from services.migration.watch import ChangeHub, prune_changes_forever
 from shared.auth import ServiceCredentials
 from shared.config import ConfigError
+from shared.destinations import DestinationPolicy
 from shared.pagination import PageTokens
 from shared.server import ServiceContext, ServiceDefinition
 
@@ -49,13 +52,14 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.run_in_background(hub.run(), name="migration-change-listener")
     ctx.run_in_background(prune_changes_forever(ctx.pool), name="migration-change-pruner")
     tokens = PageTokens(ctx.config.page_token_secret)
+    destinations = DestinationPolicy.from_env(ctx.config.env, ctx.config.database_url)
     ctx.add_servicer(
         migration_pb2_grpc.add_MigrationServiceServicer_to_server,
         MigrationServicer(Migrations(ctx.pool, cipher, orgs, hub, tokens)),
     )
     ctx.add_servicer(
         schema_pb2_grpc.add_SchemaServiceServicer_to_server,
-        SchemaServicer(Schemas(ctx.pool, cipher, tokens)),
+        SchemaServicer(Schemas(ctx.pool, cipher, tokens, destinations)),
     )
     ctx.add_servicer(
         agent_execution_pb2_grpc.add_AgentExecutionServiceServicer_to_server,

@@ -5,14 +5,19 @@ are captured and diffed by the migration service (`CaptureSchema`, `DiffSchemas`
 gives the fingerprints a certificate names as its subjects. Row counts and checksums run here,
 on connections this service opens to the source and target.
 
-Failures that retrying cannot fix (a database that cannot be reached, a deleted migration, a
-refused request) are `CheckError`s: the verification ends in ERROR with a clear result.
+Connections go through the destination policy (shared/destinations.py). Failures that
+retrying cannot fix (a database that cannot be reached, a deleted migration, a refused
+request) are `CheckError`s: the verification ends in ERROR with a clear result. A database
+that cannot be reached, refuses the login or fails a query gets one generic reason
+(`SOURCE_UNREACHABLE` / `TARGET_UNREACHABLE` / `DATABASE_ERROR`), never the server's text:
+the details go to the service log with the request id.
 An unavailable migration service raises `Unavailable`: the job is retried later.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,17 +25,15 @@ from typing import Any, TypeVar
 import asyncpg
 
 from services.verification.checksum import ChecksumOptions, compare_checksums
-from services.verification.domain import (
-    CheckError,
-    Verification,
-    VerificationType,
-    connect_arguments,
-    describe_database,
-)
+from services.verification.domain import CheckError, Verification, VerificationType
 from services.verification.migration_client import MigrationClient
 from services.verification.row_counts import ProgressCallback, compare_row_counts
 from services.verification.schema_parity import SchemaRef, schema_parity, tables_of
+from shared.connection_configs import Destination, destination_of
+from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import FailedPrecondition, NotFound
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -59,11 +62,13 @@ class CheckRunner:
     def __init__(
         self,
         migrations: MigrationClient,
+        destinations: DestinationPolicy,
         *,
         connect_timeout_seconds: float = 10.0,
         checksum_options: ChecksumOptions | None = None,
     ) -> None:
         self._migrations = migrations
+        self._destinations = destinations
         self._connect_timeout = connect_timeout_seconds
         self._checksum_options = checksum_options or ChecksumOptions()
 
@@ -75,11 +80,11 @@ class CheckRunner:
         source_config, target_config = await self._refusals_are_errors(
             self._migrations.connections(migration)
         )
-        source_arguments = connect_arguments(source_config, "source")
-        target_arguments = connect_arguments(target_config, "target")
+        source_destination = _destination(source_config, "source")
+        target_destination = _destination(target_config, "target")
         async with (
-            self._connect(source_arguments, source_config, "source") as source,
-            self._connect(target_arguments, target_config, "target") as target,
+            self._connect(source_destination, "source") as source,
+            self._connect(target_destination, "target") as target,
         ):
             source_schema = await self._refusals_are_errors(
                 self._migrations.capture(migration, "source", f"{verification.id}/{attempt}/s")
@@ -109,10 +114,18 @@ class CheckRunner:
                     )
                     result, score = checksums.to_dict(), checksums.score
             except _DATABASE_ERRORS as exc:
+                log.warning(
+                    "comparing %s with %s failed: %s: %s",
+                    source_destination.describe(),
+                    target_destination.describe(),
+                    type(exc).__name__,
+                    exc,
+                )
                 raise CheckError(
                     "DATABASE_ERROR",
-                    f"comparing the databases failed: {type(exc).__name__}: {exc}",
-                ) from exc
+                    "comparing the databases failed (a query on the source or target did"
+                    " not complete)",
+                ) from None
         result["source_schema"] = source_schema.name
         result["target_schema"] = target_schema.name
         return CheckOutcome(result, score, source_schema, target_schema)
@@ -127,34 +140,53 @@ class CheckRunner:
                 "MIGRATION_NOT_FOUND", f"the migration is gone: {exc.message}"
             ) from exc
         except FailedPrecondition as exc:
+            if exc.reason in _KEPT_REASONS:
+                raise CheckError(exc.reason, exc.message) from exc
             raise CheckError("MIGRATION_SERVICE_REFUSED", exc.message) from exc
 
     @contextlib.asynccontextmanager
     async def _connect(
-        self, arguments: Mapping[str, Any], config: Mapping[str, Any], side: str
+        self, destination: Destination, side: str
     ) -> AsyncIterator[asyncpg.Connection]:
-        where = describe_database(config)
         try:
-            connection: asyncpg.Connection = await asyncpg.connect(
-                **arguments,
+            connection = await self._destinations.connect(
+                destination,
                 timeout=self._connect_timeout,
                 server_settings={"application_name": "sensei-verification"},
             )
-        except ValueError:
+        except DestinationNotAllowed:
             raise CheckError(
-                "DATABASE_NOT_CONFIGURED",
-                f"the migration's {side} connection config is not usable ({where})",
+                "DESTINATION_NOT_ALLOWED",
+                f"the {side} database's address is not allowed: the platform's own servers,"
+                " loopback, link-local and metadata addresses are refused unless an operator"
+                " allows them",
                 side=side,
             ) from None
-        except _DATABASE_ERRORS as exc:
+        except DestinationUnreachable:
             raise CheckError(
-                "DATABASE_UNREACHABLE",
-                f"cannot connect to the {side} database {where}: {type(exc).__name__}: {exc}",
+                f"{side.upper()}_UNREACHABLE",
+                f"cannot read the {side} database: check its address, credentials and that it"
+                " accepts connections from Sensei",
                 side=side,
-                database=where,
             ) from None
         try:
             yield connection
         finally:
             with contextlib.suppress(*_DATABASE_ERRORS):
                 await connection.close(timeout=5)
+
+
+# Reasons of the migration service's refusals a verification result keeps as they are.
+_KEPT_REASONS = frozenset({"SOURCE_UNREACHABLE", "TARGET_UNREACHABLE", "DESTINATION_NOT_ALLOWED"})
+
+
+def _destination(config: Mapping[str, Any], side: str) -> Destination:
+    """The destination of a migration's `side` config; a CheckError if it is not usable."""
+    try:
+        return destination_of(config, f"{side}_config")
+    except FailedPrecondition as exc:
+        raise CheckError(
+            "DATABASE_NOT_CONFIGURED",
+            f"the migration's {side} connection: {exc.message}",
+            side=side,
+        ) from None

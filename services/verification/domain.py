@@ -7,14 +7,12 @@ Pure: no I/O. The servicer maps protos onto these types, the use cases (`verific
 from __future__ import annotations
 
 import enum
-import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared import names
 from shared.errors import FieldViolation, InvalidArgument
@@ -306,69 +304,6 @@ def error_result(
 ) -> dict[str, Any]:
     """The result of a verification that ended in ERROR."""
     return {"type": verification_type.value, "error": message, "reason": reason, **details}
-
-
-# --- connection configs ------------------------------------------------------------------------
-
-_CONNECT_KEYS = ("host", "user", "password", "database")
-
-
-def connect_arguments(config: Mapping[str, Any], side: str) -> dict[str, Any]:
-    """`asyncpg.connect` keyword arguments for a migration's connection config.
-
-    Keys as the migration service documents them: `dsn`, `host`, `port`, `database`, `user`,
-    `password`, `sslmode` (the separate keys override the DSN's parts). A config that names no
-    server is a CheckError (DATABASE_NOT_CONFIGURED).
-    """
-    if not config.get("dsn") and not config.get("host"):
-        raise CheckError(
-            "DATABASE_NOT_CONFIGURED",
-            f"the migration's {side} connection names no database (set dsn or host)",
-            side=side,
-        )
-    arguments: dict[str, Any] = {}
-    if isinstance(config.get("dsn"), str) and config["dsn"]:
-        arguments["dsn"] = config["dsn"]
-    for key in _CONNECT_KEYS:
-        value = config.get(key)
-        if isinstance(value, str) and value:
-            arguments[key] = value
-    port = _port(config.get("port"))
-    if port is not None:
-        arguments["port"] = port
-    if isinstance(config.get("sslmode"), str) and config["sslmode"]:
-        arguments["ssl"] = config["sslmode"]
-    return arguments
-
-
-def _port(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def describe_database(config: Mapping[str, Any]) -> str:
-    """`host:port/database` of a connection config, without credentials (for messages)."""
-    host = config.get("host")
-    port = _port(config.get("port"))
-    database = config.get("database")
-    dsn = config.get("dsn")
-    if isinstance(dsn, str) and dsn:
-        try:
-            parts = urlsplit(dsn)
-            host = host or parts.hostname
-            port = port or parts.port
-            database = database or parts.path.lstrip("/")
-        except ValueError:
-            pass
-    where = str(host or "?")
-    if port is not None:
-        where += f":{port}"
-    return f"{where}/{database or ''}"
 
 
 # --- jobs --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from services.verification.verifications import Verifications
 from services.verification.worker import Worker, new_worker_id
 from shared.auth import ServiceCredentials
 from shared.config import PREFIX, ConfigError, ServiceConfig
+from shared.destinations import DestinationPolicy
 from shared.pagination import PageTokens
 from shared.server import ServiceContext, ServiceDefinition
 
@@ -87,7 +88,8 @@ async def setup(ctx: ServiceContext) -> None:
         "Verification jobs queued or running.",
         lambda: _pending_jobs(ctx),
     )
-    runner = CheckRunner(migrations, connect_timeout_seconds=connect_timeout)
+    destinations = DestinationPolicy.from_env(config.env, config.database_url)
+    runner = CheckRunner(migrations, destinations, connect_timeout_seconds=connect_timeout)
     for index in range(workers):
         worker = Worker(ctx.pool, runner, signing, policy, new_worker_id(index))
         ctx.run_in_background(worker.run_forever(feed), name=f"verification-worker-{index}")

@@ -25,7 +25,7 @@ import pytest
 from cli.app import run
 from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 from sensei.org.v1 import organization_pb2, organization_pb2_grpc, user_pb2, user_pb2_grpc
-from tests.conftest import ClonePrefetcher, Cluster
+from tests.conftest import ClonePrefetcher, Cluster, sample_env
 from tests.harness import Identity, Suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,11 +110,16 @@ class Cli:
 
 @pytest.fixture(scope="module")
 async def services(
-    postgres: Cluster, template_clones: ClonePrefetcher, tmp_path_factory: pytest.TempPathFactory
+    postgres: Cluster,
+    template_clones: ClonePrefetcher,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Suite]:
     """Org, migration and verification services, shared by a module's tests."""
     database = await template_clones.take()
-    suite = Suite(postgres.dsn(database), tmp_path_factory.mktemp("cli-services"))
+    suite = Suite(
+        postgres.dsn(database), tmp_path_factory.mktemp("cli-services"), sample_env(request)
+    )
     try:
         await suite.start("migration", "verification")
         yield suite

@@ -31,9 +31,9 @@ def _fields(text: str) -> dict[str, str]:
 
 
 async def _migration_between_identical_databases(
-    cli: Cli, make_database: Callable[[], Awaitable[str]]
+    cli: Cli, make_sample_database: Callable[[], Awaitable[str]]
 ) -> str:
-    dsns = [await make_database(), await make_database()]
+    dsns = [await make_sample_database(), await make_sample_database()]
     for dsn in dsns:
         conn = await asyncpg.connect(dsn)
         try:
@@ -46,10 +46,10 @@ async def _migration_between_identical_databases(
 
 
 async def test_a_verification_is_watched_to_a_certificate_that_verifies_online_and_offline(
-    cli: Cli, make_database: Callable[[], Awaitable[str]], tmp_path: Path
+    cli: Cli, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
     await cli.login()
-    migration_id = await _migration_between_identical_databases(cli, make_database)
+    migration_id = await _migration_between_identical_databases(cli, make_sample_database)
 
     created = await cli.run(
         "verifications", "create", migration_id, "--type", "checksum", "--watch"
@@ -92,10 +92,10 @@ async def test_a_verification_is_watched_to_a_certificate_that_verifies_online_a
 
 
 async def test_a_certificate_is_shown_by_id(
-    cli: Cli, make_database: Callable[[], Awaitable[str]]
+    cli: Cli, make_sample_database: Callable[[], Awaitable[str]]
 ) -> None:
     await cli.login()
-    migration_id = await _migration_between_identical_databases(cli, make_database)
+    migration_id = await _migration_between_identical_databases(cli, make_sample_database)
     created = await cli.run(
         "verifications", "create", migration_id, "--type", "row_count", "--watch", "--json"
     )
@@ -112,10 +112,10 @@ async def test_a_certificate_is_shown_by_id(
 
 
 async def test_a_tampered_certificate_is_not_valid_online_or_offline(
-    cli: Cli, make_database: Callable[[], Awaitable[str]], tmp_path: Path
+    cli: Cli, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
     await cli.login()
-    migration_id = await _migration_between_identical_databases(cli, make_database)
+    migration_id = await _migration_between_identical_databases(cli, make_sample_database)
     created = await cli.run(
         "verifications", "create", migration_id, "--type", "checksum", "--watch", "--json"
     )

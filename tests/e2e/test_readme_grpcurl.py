@@ -2,7 +2,8 @@
 
 The commands between `<!-- grpcurl-walkthrough:start -->` and `…:end -->` run in bash with
 the suite's addresses and keys in the environment (instead of `source .sensei/dev.env`),
-this venv's grpcurl, and two identical databases as SOURCE_DSN and TARGET_DSN. Where the
+this venv's grpcurl, and two identical databases on the sample server as the dev stack's
+sample source and target (`SENSEI_SAMPLE_SOURCE_URL` / `_TARGET_URL`). Where the
 machine has no `jq`, a stand-in that understands the `jq -r .a.b` filters the README uses
 goes first on PATH.
 """
@@ -74,8 +75,8 @@ def json_documents(text: str) -> list[object]:
     return documents
 
 
-async def _database(make_database: Callable[[], Awaitable[str]]) -> str:
-    dsn = await make_database()
+async def _database(make_sample_database: Callable[[], Awaitable[str]]) -> str:
+    dsn = await make_sample_database()
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(TABLES)
@@ -85,7 +86,7 @@ async def _database(make_database: Callable[[], Awaitable[str]]) -> str:
 
 
 async def test_the_readme_grpcurl_walkthrough_runs_as_written(
-    suite: Suite, make_database: Callable[[], Awaitable[str]], tmp_path: Path
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
     await suite.start("migration", "verification")
     path = os.environ.get("PATH", "")
@@ -103,8 +104,8 @@ async def test_the_readme_grpcurl_walkthrough_runs_as_written(
         "SENSEI_ORG_ID": suite.org_id,
         "SENSEI_API_KEY": suite.owner_api_key,
         "SENSEI_DATABASE_URL": suite.database_url,
-        "SOURCE_DSN": await _database(make_database),
-        "TARGET_DSN": await _database(make_database),
+        "SENSEI_SAMPLE_SOURCE_URL": await _database(make_sample_database),
+        "SENSEI_SAMPLE_TARGET_URL": await _database(make_sample_database),
     }
     process = await asyncio.create_subprocess_exec(
         "bash",

@@ -40,8 +40,8 @@ INSERT INTO orders SELECT i, 1 + i % 200, (i % 97) * 1.25 FROM generate_series(1
 """
 
 
-async def _shop(make_database: Callable[[], Awaitable[str]], *, rows: bool) -> str:
-    dsn = await make_database()
+async def _shop(make_sample_database: Callable[[], Awaitable[str]], *, rows: bool) -> str:
+    dsn = await make_sample_database()
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(SHOP)
@@ -53,12 +53,12 @@ async def _shop(make_database: Callable[[], Awaitable[str]], *, rows: bool) -> s
 
 
 async def test_the_worker_completes_a_migration_with_a_valid_certificate(
-    suite: Suite, make_database: Callable[[], Awaitable[str]], tmp_path: Path
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
     await suite.start("migration", "verification")
     # The target has the tables but no rows: the worker's DATA_MIGRATOR copies them.
-    source = await _shop(make_database, rows=True)
-    target = await _shop(make_database, rows=False)
+    source = await _shop(make_sample_database, rows=True)
+    target = await _shop(make_sample_database, rows=False)
     certificate = tmp_path / "cert.json"
     process = await asyncio.create_subprocess_exec(
         sys.executable,

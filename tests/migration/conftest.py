@@ -23,6 +23,7 @@ from sensei.migration.v1 import (
     migration_pb2_grpc,
     schema_pb2_grpc,
 )
+from tests.conftest import sample_env
 from tests.harness import Identity, Suite
 
 # Verb → (RPC of MigrationService, its request message).
@@ -140,14 +141,17 @@ class Api:
 
 @pytest.fixture(scope="module")
 async def shared_suite(
-    postgres: Any, template_database: str, tmp_path_factory: pytest.TempPathFactory
+    postgres: Any,
+    template_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Suite]:
     """Org and migration services shared by the tests of one module, on their own database."""
     name = f"sensei_mig_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres.dsn("postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        suite = Suite(postgres.dsn(name), tmp_path_factory.mktemp("migration"))
+        suite = Suite(postgres.dsn(name), tmp_path_factory.mktemp("migration"), sample_env(request))
         try:
             await suite.start("migration")
             yield suite

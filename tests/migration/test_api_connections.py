@@ -155,7 +155,7 @@ async def test_sending_a_redacted_config_back_keeps_the_secrets(api: Api) -> Non
     created = await api.create(owner, source_config=SOURCE, target_config=TARGET)
     edited = migration_pb2.Migration()
     edited.CopyFrom(created)  # configs as read: redacted
-    edited.source_config["host"] = "db1-replica"
+    edited.source_config["sslmode"] = "require"  # same destination, another setting
     await api.migrations.UpdateMigration(
         migration_pb2.UpdateMigrationRequest(
             migration=edited,
@@ -165,7 +165,7 @@ async def test_sending_a_redacted_config_back_keeps_the_secrets(api: Api) -> Non
     )
     connections = await _connections(api, await api.suite.service(), created.name)
     source: dict[str, Any] = dict(connections.source_config)
-    assert source["host"] == "db1-replica" and source["password"] == SECRET
+    assert source["sslmode"] == "require" and source["password"] == SECRET
     assert dict(connections.target_config)["dsn"] == TARGET["dsn"]
 
 

@@ -70,8 +70,8 @@ async def _create_schema(
     return schema
 
 
-async def _database(make_database: MakeDatabase, ddl: str) -> str:
-    dsn = await make_database()
+async def _database(make_sample_database: MakeDatabase, ddl: str) -> str:
+    dsn = await make_sample_database()
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(ddl)
@@ -168,12 +168,14 @@ async def test_list_schemas_pages_and_filters_by_type(api: Api) -> None:
     assert [s.id for s in targets.schemas] == [made[1], made[4]]
 
 
-async def test_capture_and_diff_live_databases(api: Api, make_database: MakeDatabase) -> None:
+async def test_capture_and_diff_live_databases(
+    api: Api, make_sample_database: MakeDatabase
+) -> None:
     owner = await api.tenant()
     migration = await api.create(
         owner,
-        source_config={"dsn": await _database(make_database, SOURCE_DDL)},
-        target_config={"dsn": await _database(make_database, TARGET_DDL)},
+        source_config={"dsn": await _database(make_sample_database, SOURCE_DDL)},
+        target_config={"dsn": await _database(make_sample_database, TARGET_DDL)},
     )
     service = await api.suite.service()
     captured = {}
@@ -240,9 +242,9 @@ async def test_capture_without_a_config_is_a_failed_precondition(api: Api) -> No
     assert error_info(error).reason == "CONNECTION_NOT_CONFIGURED"
 
 
-async def test_capture_of_an_unreachable_database_is_unavailable(api: Api) -> None:
+async def test_capture_of_a_loopback_port_is_not_allowed(api: Api) -> None:
     owner = await api.tenant()
-    # Port 1 on localhost: nothing listens there, the connection is refused at once.
+    # Loopback other than the sample server: refused before any connection is tried.
     migration = await api.create(owner, source_config={"host": "127.0.0.1", "port": 1})
     error = await rpc_error(
         api.schemas.CaptureSchema(
@@ -250,15 +252,15 @@ async def test_capture_of_an_unreachable_database_is_unavailable(api: Api) -> No
             metadata=owner.metadata,
         )
     )
-    assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert error_info(error).reason == "DATABASE_UNREACHABLE"
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(error).reason == "DESTINATION_NOT_ALLOWED"
 
 
-async def test_capture_of_a_missing_database_is_a_failed_precondition(
-    api: Api, make_database: MakeDatabase
+async def test_capture_of_a_missing_database_is_target_unreachable(
+    api: Api, make_sample_database: MakeDatabase
 ) -> None:
     owner = await api.tenant()
-    dsn = await make_database()
+    dsn = await make_sample_database()
     missing = dsn.rsplit("/", 1)[0] + "/no_such_database_" + uuid.uuid4().hex[:6]
     migration = await api.create(owner, target_config={"dsn": missing})
     error = await rpc_error(
@@ -268,4 +270,5 @@ async def test_capture_of_a_missing_database_is_a_failed_precondition(
         )
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert error_info(error).reason == "CONNECTION_REJECTED"
+    assert error_info(error).reason == "TARGET_UNREACHABLE"
+    assert "no_such_database" not in error.details()

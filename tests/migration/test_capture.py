@@ -1,4 +1,4 @@
-"""capture_schema against real PostgreSQL databases (the run's server, via make_database)."""
+"""capture_schema against real PostgreSQL databases (on the sample server)."""
 
 from __future__ import annotations
 
@@ -38,16 +38,16 @@ CREATE TABLE other.notes (body text);
 """
 
 
-async def _connect(make_database: MakeDatabase, ddl: str = DDL) -> asyncpg.Connection:
-    conn = await asyncpg.connect(await make_database())
+async def _connect(make_sample_database: MakeDatabase, ddl: str = DDL) -> asyncpg.Connection:
+    conn = await asyncpg.connect(await make_sample_database())
     await conn.execute(ddl)
     return conn
 
 
 @pytest.fixture
-async def source(make_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection]:
+async def source(make_sample_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection]:
     """A fresh database with the DDL above."""
-    conn = await _connect(make_database)
+    conn = await _connect(make_sample_database)
     try:
         yield conn
     finally:
@@ -145,8 +145,10 @@ async def test_capture_can_be_limited_to_some_schemas(source: asyncpg.Connection
     assert list(definition["tables"]) == ["other.notes"]
 
 
-async def test_capture_of_an_empty_database_has_no_tables(make_database: MakeDatabase) -> None:
-    conn = await asyncpg.connect(await make_database())
+async def test_capture_of_an_empty_database_has_no_tables(
+    make_sample_database: MakeDatabase,
+) -> None:
+    conn = await asyncpg.connect(await make_sample_database())
     try:
         assert await capture_schema(conn) == {"version": 1, "tables": {}}
     finally:
@@ -160,9 +162,9 @@ async def test_fingerprint_is_stable_across_captures(source: asyncpg.Connection)
 
 
 async def test_same_ddl_in_two_databases_gives_the_same_fingerprint(
-    source: asyncpg.Connection, make_database: MakeDatabase
+    source: asyncpg.Connection, make_sample_database: MakeDatabase
 ) -> None:
-    twin = await _connect(make_database)
+    twin = await _connect(make_sample_database)
     try:
         assert fingerprint_of(await capture_schema(twin)) == fingerprint_of(
             await capture_schema(source)
@@ -180,9 +182,9 @@ async def test_dropped_column_does_not_leave_a_gap_in_positions(
 
 
 async def test_diff_against_a_modified_database_finds_each_change(
-    source: asyncpg.Connection, make_database: MakeDatabase
+    source: asyncpg.Connection, make_sample_database: MakeDatabase
 ) -> None:
-    target = await _connect(make_database)
+    target = await _connect(make_sample_database)
     try:
         await target.execute(
             """

@@ -8,12 +8,11 @@ import pytest
 
 from services.migration.connection_config import (
     REDACTED,
-    connect_arguments,
     connection_config_violations,
     merge_redacted_connection_config,
     redact_connection_config,
 )
-from shared.errors import FailedPrecondition
+from shared.errors import InvalidArgument
 
 FULL = {
     "host": "db.internal",
@@ -78,36 +77,54 @@ def test_redaction_leaves_other_keys_alone() -> None:
 
 
 def test_sending_back_a_redacted_password_keeps_the_stored_one() -> None:
-    new = {**redact_connection_config(FULL), "host": "db2.internal"}
-    merged = merge_redacted_connection_config(new, FULL)
-    assert (merged["password"], merged["host"]) == ("s3cret", "db2.internal")
+    new = {**redact_connection_config(FULL), "sslmode": "verify-full"}
+    merged = merge_redacted_connection_config(new, FULL, "migration.source_config")
+    assert (merged["password"], merged["sslmode"]) == ("s3cret", "verify-full")
 
 
 def test_sending_back_a_redacted_dsn_keeps_the_stored_password() -> None:
     stored = {"dsn": "postgresql://app:s3cret@db/shop"}
-    new = {"dsn": f"postgresql://app:{REDACTED}@db/other"}
+    new = {"dsn": f"postgresql://app:{REDACTED}@db/shop?sslmode=require"}
     assert (
-        merge_redacted_connection_config(new, stored)["dsn"] == "postgresql://app:s3cret@db/other"
+        merge_redacted_connection_config(new, stored, "migration.source_config")["dsn"]
+        == "postgresql://app:s3cret@db/shop?sslmode=require"
     )
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"host": "db2.internal"},
+        {"port": 5433},
+        {"database": "other"},
+        {"user": "admin"},
+        {"host": "", "dsn": "postgresql://evil.example/shop"},
+    ],
+)
+def test_a_redacted_password_does_not_follow_a_new_destination(change: dict[str, Any]) -> None:
+    new = {**redact_connection_config(FULL), **change}
+    with pytest.raises(InvalidArgument) as caught:
+        merge_redacted_connection_config(new, FULL, "migration.source_config")
+    assert [v.field for v in caught.value.violations] == ["migration.source_config.password"]
+    assert "send the password again" in caught.value.violations[0].description
+
+
+def test_a_redacted_dsn_password_does_not_follow_a_new_host() -> None:
+    stored = {"dsn": "postgresql://app:s3cret@db/shop"}
+    new = {"dsn": f"postgresql://app:{REDACTED}@attacker.example/shop"}
+    with pytest.raises(InvalidArgument):
+        merge_redacted_connection_config(new, stored, "migration.target_config")
+
+
 def test_a_new_password_replaces_the_stored_one() -> None:
-    merged = merge_redacted_connection_config({**FULL, "password": "fresh"}, FULL)
+    new = {**FULL, "host": "db2.internal", "password": "fresh"}
+    merged = merge_redacted_connection_config(new, FULL, "migration.source_config")
     assert merged["password"] == "fresh"
 
 
-def test_connect_arguments_map_the_keys_for_asyncpg() -> None:
-    assert connect_arguments(FULL, field_name="source_config") == {
-        "host": "db.internal",
-        "port": 5432,
-        "database": "shop",
-        "user": "app",
-        "password": "s3cret",
-        "ssl": "require",
-    }
-
-
-def test_config_without_a_server_cannot_be_connected() -> None:
-    with pytest.raises(FailedPrecondition) as caught:
-        connect_arguments({"database": "shop"}, field_name="target_config")
-    assert caught.value.reason == "CONNECTION_NOT_CONFIGURED"
+def test_redaction_hides_sslpassword_and_other_secret_parameters() -> None:
+    redacted = redact_connection_config(
+        {"dsn": "postgresql://db/shop?sslpassword=k3y&password=s3cret&sslmode=require"}
+    )
+    assert "k3y" not in redacted["dsn"] and "s3cret" not in redacted["dsn"]
+    assert "sslmode=require" in redacted["dsn"]

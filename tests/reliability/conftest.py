@@ -26,7 +26,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
-from tests.conftest import Cluster
+from tests.conftest import Cluster, sample_env
 from tests.harness import ALL_SERVICES, Identity, Suite
 
 T = TypeVar("T")
@@ -121,14 +121,21 @@ async def start_stack(suite: Suite, env: Mapping[str, str] | None = None) -> Sta
 
 @pytest.fixture(scope="module")
 async def stack(
-    postgres: Cluster, template_database: str, tmp_path_factory: pytest.TempPathFactory
+    postgres: Cluster,
+    template_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     """All four services, shared by the tests of one module, on a database of their own."""
     name = f"sensei_rel_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres.dsn("postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        suite = Suite(postgres.dsn(name), Path(tmp_path_factory.mktemp("reliability")))
+        suite = Suite(
+            postgres.dsn(name),
+            Path(tmp_path_factory.mktemp("reliability")),
+            sample_env(request),
+        )
         try:
             yield await start_stack(suite)
         finally:

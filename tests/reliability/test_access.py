@@ -412,14 +412,14 @@ async def _snapshot(stack: Stack, world: World) -> dict[str, Any]:
 
 
 async def test_one_organizations_admin_cannot_invalidate_anothers_certificates(
-    stack: Stack, make_database: Callable[[], Awaitable[str]]
+    stack: Stack, make_sample_database: Callable[[], Awaitable[str]]
 ) -> None:
     from tests.verification.conftest import connection_config
 
     migrations = stack.stub("migration", migration_pb2_grpc.MigrationServiceStub)
     verifications = stack.stub("verification", verification_pb2_grpc.VerificationServiceStub)
     _, victim = await stack.suite.new_org("ENTERPRISE")
-    source, target = await make_database(), await make_database()
+    source, target = await make_sample_database(), await make_sample_database()
     migration = await migrations.CreateMigration(
         migration_pb2.CreateMigrationRequest(
             parent=victim.org_name,

@@ -83,7 +83,7 @@ class Recorder:
 
 async def test_passwords_never_appear_in_logs_responses_audit_or_tables(
     suite: Suite,
-    make_database: Callable[[], Awaitable[str]],
+    make_sample_database: Callable[[], Awaitable[str]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # root logger: every service, library and worker
@@ -101,7 +101,7 @@ async def test_passwords_never_appear_in_logs_responses_audit_or_tables(
     schemas = suite.stub("migration", schema_pb2_grpc.SchemaServiceStub)
     verifications = suite.stub("verification", verification_pb2_grpc.VerificationServiceStub)
     seen = Recorder()
-    source, target = await make_database(), await make_database()
+    source, target = await make_sample_database(), await make_sample_database()
     conn_source = _config(source, secrets["password key"])
     conn_target = _dsn_config(target, secrets["dsn password"])
 

@@ -27,11 +27,11 @@ from tests.harness import Identity, Suite
 
 @pytest.fixture
 async def source_and_target(
-    make_database: Callable[[], Awaitable[str]],
+    make_sample_database: Callable[[], Awaitable[str]],
 ) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Connection]]:
     """Connections to two fresh, empty databases: (source, target)."""
-    source = await asyncpg.connect(await make_database())
-    target = await asyncpg.connect(await make_database())
+    source = await asyncpg.connect(await make_sample_database())
+    target = await asyncpg.connect(await make_sample_database())
     try:
         yield source, target
     finally:
@@ -201,14 +201,14 @@ async def create_migration(
 
 async def start_stack(
     suite: Suite,
-    make_database: Callable[[], Awaitable[str]],
+    make_sample_database: Callable[[], Awaitable[str]],
     env: Mapping[str, str] | None = None,
 ) -> Stack:
     """Starts the services (with `env`), creates two empty databases and a migration."""
     await suite.start("migration", "verification", env=env)
     owner = await suite.owner()
-    source_dsn = await make_database()
-    target_dsn = await make_database()
+    source_dsn = await make_sample_database()
+    target_dsn = await make_sample_database()
     migration = await create_migration(
         suite, owner, connection_config(source_dsn), connection_config(target_dsn)
     )
@@ -216,6 +216,6 @@ async def start_stack(
 
 
 @pytest.fixture
-async def stack(suite: Suite, make_database: Callable[[], Awaitable[str]]) -> Stack:
+async def stack(suite: Suite, make_sample_database: Callable[[], Awaitable[str]]) -> Stack:
     """The services, an owner and a migration between two fresh, empty databases."""
-    return await start_stack(suite, make_database)
+    return await start_stack(suite, make_sample_database)

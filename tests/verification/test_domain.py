@@ -5,11 +5,8 @@ from __future__ import annotations
 import pytest
 
 from services.verification.domain import (
-    CheckError,
     JobPolicy,
     VerificationType,
-    connect_arguments,
-    describe_database,
     parse_list_parent,
     parse_signing_key_name,
     validate_new_verification,
@@ -71,29 +68,6 @@ def test_signing_key_names_need_a_hex_sha256() -> None:
     assert parse_signing_key_name("signingKeys/" + "ab" * 32) == "ab" * 32
     with pytest.raises(InvalidArgument):
         parse_signing_key_name("signingKeys/ABC")
-
-
-def test_connection_config_keys_override_the_dsn() -> None:
-    config = {
-        "dsn": "postgresql://app:secret@db.internal:5433/shop",
-        "database": "shop_copy",
-        "port": 6543.0,
-        "sslmode": "require",
-    }
-    assert connect_arguments(config, "source") == {
-        "dsn": "postgresql://app:secret@db.internal:5433/shop",
-        "database": "shop_copy",
-        "port": 6543,
-        "ssl": "require",
-    }
-    assert describe_database(config) == "db.internal:6543/shop_copy"
-
-
-def test_a_config_without_a_server_is_a_check_error() -> None:
-    with pytest.raises(CheckError) as caught:
-        connect_arguments({"database": "shop"}, "target")
-    assert caught.value.reason == "DATABASE_NOT_CONFIGURED"
-    assert caught.value.details == {"side": "target"}
 
 
 def test_schema_items_are_tables_columns_keys_constraints_and_indexes() -> None:

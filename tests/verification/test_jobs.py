@@ -93,9 +93,9 @@ async def test_a_retried_job_waits_for_its_delay(conn: asyncpg.Connection) -> No
 
 
 async def _stack_without_workers(
-    suite: Suite, make_database: Callable[[], Awaitable[str]]
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]]
 ) -> Stack:
-    stack = await start_stack(suite, make_database, {"SENSEI_VERIFICATION_WORKERS": "0"})
+    stack = await start_stack(suite, make_sample_database, {"SENSEI_VERIFICATION_WORKERS": "0"})
     await stack.run_sql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
     return stack
 
@@ -107,9 +107,9 @@ async def _database(stack: Stack) -> asyncpg.Connection:
 
 
 async def test_running_service_finishes_a_job_whose_worker_died(
-    suite: Suite, make_database: Callable[[], Awaitable[str]]
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]]
 ) -> None:
-    stack = await _stack_without_workers(suite, make_database)
+    stack = await _stack_without_workers(suite, make_sample_database)
     created = await stack.create(pb.VERIFICATION_TYPE_ROW_COUNT)
     conn = await _database(stack)
     try:
@@ -134,9 +134,9 @@ async def test_running_service_finishes_a_job_whose_worker_died(
 
 
 async def test_a_job_that_keeps_dying_ends_in_error(
-    suite: Suite, make_database: Callable[[], Awaitable[str]]
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]]
 ) -> None:
-    stack = await _stack_without_workers(suite, make_database)
+    stack = await _stack_without_workers(suite, make_sample_database)
     created = await stack.create(pb.VERIFICATION_TYPE_ROW_COUNT)
     conn = await _database(stack)
     try:
@@ -156,9 +156,9 @@ async def test_a_job_that_keeps_dying_ends_in_error(
 
 
 async def test_an_unavailable_migration_service_delays_the_job_instead_of_failing_it(
-    suite: Suite, make_database: Callable[[], Awaitable[str]]
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]]
 ) -> None:
-    stack = await _stack_without_workers(suite, make_database)
+    stack = await _stack_without_workers(suite, make_sample_database)
     created = await stack.create(pb.VERIFICATION_TYPE_ROW_COUNT)
     await suite.stop("migration")
     await suite.stop("verification")

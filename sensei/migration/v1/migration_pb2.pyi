@@ -165,9 +165,14 @@ class Migration(_message.Message):
         `password` (string), `dsn` (a `postgresql://` URL; alternative to the
         separate keys, which then override its parts), `sslmode` (disable, allow,
         prefer, require, verify-ca, verify-full). Unknown keys are
-        INVALID_ARGUMENT. Encrypted at rest. In responses `password` and the
-        password inside `dsn` read `REDACTED`; sending `REDACTED` back in an update
-        keeps the stored secret.
+        INVALID_ARGUMENT. DSN query parameters: only `sslmode`, `connect_timeout`,
+        `user`, `password`, `dbname`, `port`; any other (`passfile`, `sslrootcert`,
+        `host=/dir` ...) and socket paths as host are INVALID_ARGUMENT naming the
+        parameter. Where it may point is the destination policy of
+        docs/destinations.md. Encrypted at rest. In responses `password` and every
+        secret inside `dsn` read `REDACTED`; sending `REDACTED` back in an update
+        keeps the stored secret while engine, host, port, database and user stay
+        the same (otherwise INVALID_ARGUMENT: send the password again).
         """
 
     @_builtins.property

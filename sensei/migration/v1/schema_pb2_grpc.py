@@ -94,7 +94,11 @@ class SchemaServiceServicer(object):
     def CaptureSchema(self, request, context):
         """Introspects the live source or target PostgreSQL database of the migration
         (through pg_catalog, using the migration's connection config) and stores
-        the result as a new schema. An unreachable database is UNAVAILABLE.
+        the result as a new schema. A database that cannot be reached, refuses the
+        login or fails the capture is FAILED_PRECONDITION `SOURCE_UNREACHABLE` /
+        `TARGET_UNREACHABLE` (one answer for every cause); an address the
+        destination policy refuses is `DESTINATION_NOT_ALLOWED`
+        (docs/destinations.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

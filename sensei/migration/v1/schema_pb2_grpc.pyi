@@ -50,7 +50,11 @@ class SchemaServiceStub:
     CaptureSchema: _grpc.UnaryUnaryMultiCallable[_schema_pb2.CaptureSchemaRequest, _schema_pb2.CaptureSchemaResponse]
     """Introspects the live source or target PostgreSQL database of the migration
     (through pg_catalog, using the migration's connection config) and stores
-    the result as a new schema. An unreachable database is UNAVAILABLE.
+    the result as a new schema. A database that cannot be reached, refuses the
+    login or fails the capture is FAILED_PRECONDITION `SOURCE_UNREACHABLE` /
+    `TARGET_UNREACHABLE` (one answer for every cause); an address the
+    destination policy refuses is `DESTINATION_NOT_ALLOWED`
+    (docs/destinations.md).
     """
     GetSchema: _grpc.UnaryUnaryMultiCallable[_schema_pb2.GetSchemaRequest, _schema_pb2.GetSchemaResponse]
     """Returns one schema."""
@@ -85,7 +89,11 @@ class SchemaServiceAsyncStub(SchemaServiceStub):
     CaptureSchema: _aio.UnaryUnaryMultiCallable[_schema_pb2.CaptureSchemaRequest, _schema_pb2.CaptureSchemaResponse]  # type: ignore[assignment]
     """Introspects the live source or target PostgreSQL database of the migration
     (through pg_catalog, using the migration's connection config) and stores
-    the result as a new schema. An unreachable database is UNAVAILABLE.
+    the result as a new schema. A database that cannot be reached, refuses the
+    login or fails the capture is FAILED_PRECONDITION `SOURCE_UNREACHABLE` /
+    `TARGET_UNREACHABLE` (one answer for every cause); an address the
+    destination policy refuses is `DESTINATION_NOT_ALLOWED`
+    (docs/destinations.md).
     """
     GetSchema: _aio.UnaryUnaryMultiCallable[_schema_pb2.GetSchemaRequest, _schema_pb2.GetSchemaResponse]  # type: ignore[assignment]
     """Returns one schema."""
@@ -129,7 +137,11 @@ class SchemaServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_schema_pb2.CaptureSchemaResponse, _abc.Awaitable[_schema_pb2.CaptureSchemaResponse]]:
         """Introspects the live source or target PostgreSQL database of the migration
         (through pg_catalog, using the migration's connection config) and stores
-        the result as a new schema. An unreachable database is UNAVAILABLE.
+        the result as a new schema. A database that cannot be reached, refuses the
+        login or fails the capture is FAILED_PRECONDITION `SOURCE_UNREACHABLE` /
+        `TARGET_UNREACHABLE` (one answer for every cause); an address the
+        destination policy refuses is `DESTINATION_NOT_ALLOWED`
+        (docs/destinations.md).
         """
 
     @_abc_1.abstractmethod

@@ -221,7 +221,8 @@ class Verification(_message.Message):
         `type`, `checks_total`, `checks_passed`, `score` and per-table findings
         (for CHECKSUM the missing, extra and changed keys; for SCHEMA_PARITY the
         schema differences). For status ERROR: `error` (a message), `reason`
-        (DATABASE_UNREACHABLE, DATABASE_NOT_CONFIGURED, DATABASE_ERROR,
+        (SOURCE_UNREACHABLE, TARGET_UNREACHABLE, DESTINATION_NOT_ALLOWED,
+        DATABASE_NOT_CONFIGURED, DATABASE_ERROR,
         MIGRATION_NOT_FOUND, MIGRATION_SERVICE_REFUSED, DEPENDENCY_UNAVAILABLE,
         ATTEMPTS_EXHAUSTED, INTERNAL) and, where it applies, `side` (source or
         target). Its RFC 8785 canonical SHA-256 is signed in the certificate.
