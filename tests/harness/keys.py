@@ -6,6 +6,10 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.org.tokens import KeyVault, SigningKey
+from tests.harness.suite import RUN_SECRETS
+
+# The key-encryption key the suite's org services seal private keys with.
+KEY_ENCRYPTION_KEY = RUN_SECRETS["SENSEI_ORG_KEY_ENCRYPTION_KEY"]
 
 
 async def active_token_signing_key(
@@ -13,7 +17,7 @@ async def active_token_signing_key(
 ) -> tuple[str, ec.EllipticCurvePrivateKey]:
     """(kid, private key) of the active key; `conn` has the org schema on its search path.
 
-    Tests run with the development key-encryption key, so the key can be unsealed here.
+    The suite's services run with the run's key-encryption key, so the key can be unsealed here.
     """
     row = await conn.fetchrow("SELECT * FROM token_signing_keys WHERE state = 'ACTIVE'")
     assert row is not None
@@ -26,4 +30,4 @@ async def active_token_signing_key(
         created_at=row["created_at"],
         retired_at=row["retired_at"],
     )
-    return key.kid, KeyVault.from_setting(None).unseal(key)
+    return key.kid, KeyVault.from_setting(KEY_ENCRYPTION_KEY).unseal(key)

@@ -28,9 +28,13 @@ from sensei.org.v1 import (
     user_pb2_grpc,
 )
 from shared import config as config_module
+from shared import secrets
 from shared.server import RunningService, ServiceDefinition, start
 
 ALL_SERVICES = ("org", "migration", "verification", "pattern")
+
+# Fresh secrets for the whole run, so a restarted service still opens what it sealed.
+RUN_SECRETS = secrets.generate()
 
 
 def definition_of(service: str) -> ServiceDefinition:
@@ -119,11 +123,11 @@ class Suite:
             "SENSEI_DATABASE_URL": self.database_url,
             "SENSEI_SERVICE_API_KEY": self.service_api_key,
             "SENSEI_GRACE_SECONDS": "2",
-            # The published test secrets below are accepted only in the dev environment.
-            "SENSEI_ENV": "dev",
-            "SENSEI_PAGE_TOKEN_SECRET": "test-page-token-secret",
+            # Production mode (no SENSEI_ENV=dev): tests meet the policies users get, so
+            # the secrets are fresh for the run and loopback destinations are refused
+            # unless a test allows them.
+            **RUN_SECRETS,
             "SENSEI_VERIFICATION_KEYS_DIR": str(self.work_dir / "verification-keys"),
-            "SENSEI_MIGRATION_CONFIG_KEY": "dGVzdC1jb25maWcta2V5LTMyLWJ5dGVzLWxvbmchISE=",
         }
         for name, port in self._ports.items():
             env[f"SENSEI_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"

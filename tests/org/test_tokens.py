@@ -17,7 +17,7 @@ from sensei.org.v1 import auth_pb2, organization_pb2
 from services.org.tokens import KeyVault, SigningKey
 from shared.auth import public_key_from_jwk
 from tests.harness import Suite, error_info
-from tests.harness.keys import active_token_signing_key
+from tests.harness.keys import KEY_ENCRYPTION_KEY, active_token_signing_key
 from tests.org.conftest import Org, code_of, rpc_error
 
 
@@ -293,7 +293,7 @@ async def test_replicas_starting_together_create_one_signing_key(suite: Suite) -
     pool = await create_pool(suite.database_url, "org")
     try:
         authorities = [
-            TokenAuthority(pool, TokenSigner(KeyVault.from_setting(None))) for _ in range(5)
+            TokenAuthority(pool, TokenSigner(KeyVault.from_setting(KEY_ENCRYPTION_KEY))) for _ in range(5)
         ]
         keys = await asyncio.gather(*(a.ensure_signing_key() for a in authorities))
         assert len({k.kid for k in keys}) == 1
