@@ -293,7 +293,8 @@ async def test_replicas_starting_together_create_one_signing_key(suite: Suite) -
     pool = await create_pool(suite.database_url, "org")
     try:
         authorities = [
-            TokenAuthority(pool, TokenSigner(KeyVault.from_setting(KEY_ENCRYPTION_KEY))) for _ in range(5)
+            TokenAuthority(pool, TokenSigner(KeyVault.from_setting(KEY_ENCRYPTION_KEY)))
+            for _ in range(5)
         ]
         keys = await asyncio.gather(*(a.ensure_signing_key() for a in authorities))
         assert len({k.kid for k in keys}) == 1
