@@ -117,6 +117,19 @@ def current_peer_ip() -> str:
     return _peer_ip.get()
 
 
+class TokenFreshness(Protocol):
+    """Whether a token that verified still counts: not revoked since it was issued.
+
+    The org service answers from its database; the others from the revocation log they
+    follow (shared/revocations.py). `write` is true for calls above viewer level, which
+    must fail closed when freshness cannot be confirmed.
+    """
+
+    async def check(self, principal: Principal, *, write: bool) -> None:
+        """Raises UNAUTHENTICATED (`TOKEN_REVOKED`) or UNAVAILABLE; returns when it counts."""
+        ...
+
+
 class KeySource(Protocol):
     """Finds the public key that verifies tokens with a given key id."""
 
@@ -307,9 +320,15 @@ def _import_generated_package(package: str) -> None:
 class AccessControl:
     """Enforces the declared access rules of one server's methods."""
 
-    def __init__(self, rules: Mapping[str, access_pb2.AccessRule], verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        rules: Mapping[str, access_pb2.AccessRule],
+        verifier: TokenVerifier,
+        freshness: TokenFreshness | None = None,
+    ) -> None:
         self._rules = dict(rules)
         self._verifier = verifier
+        self._freshness = freshness
 
     def governs(self, method: str) -> bool:
         """Whether `method` is one of ours (health and reflection are not)."""
@@ -331,6 +350,9 @@ class AccessControl:
                 "send `authorization: Bearer <access token>`", reason="TOKEN_MISSING"
             )
         principal = await self._verifier.verify(token, peer_ip)
+        if self._freshness is not None:
+            # Reads (viewer level) pass on a stale view of revocations; writes fail closed.
+            await self._freshness.check(principal, write=rule.min_level != access_pb2.LEVEL_VIEWER)
         _principal.set(principal)
         if principal.is_service:
             if (
@@ -379,9 +401,12 @@ class AccessControl:
         if token is None:
             return None
         try:
-            return await self._verifier.verify(token, peer_ip)
+            principal = await self._verifier.verify(token, peer_ip)
+            if self._freshness is not None:
+                await self._freshness.check(principal, write=False)
         except Unauthenticated:
             return None
+        return principal
 
 
 def _authorize_operator(

@@ -72,6 +72,9 @@ class ServiceConfig:
     max_message_bytes: int
     reuse_port: bool
     log_level: str
+    # How long a service trusts its view of revoked tokens without hearing from the org
+    # service before writes fail closed (shared/revocations.py).
+    revocation_max_staleness_seconds: float = 30.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
@@ -131,6 +134,12 @@ def load(service: str, env: Mapping[str, str] | None = None) -> ServiceConfig:
         max_message_bytes=_int(get("MAX_MESSAGE_BYTES"), 8 * 1024 * 1024, "MAX_MESSAGE_BYTES"),
         reuse_port=(get(f"{upper}_REUSE_PORT") or get("REUSE_PORT") or "0") in {"1", "true", "yes"},
         log_level=get("LOG_LEVEL") or "INFO",
+        revocation_max_staleness_seconds=_seconds(
+            get("REVOCATION_MAX_STALENESS_SECONDS"),
+            30.0,
+            "REVOCATION_MAX_STALENESS_SECONDS",
+            zero_allowed=False,
+        ),
         env=dict(source),
         limits=_limits(get),
     )

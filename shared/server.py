@@ -34,6 +34,7 @@ from shared.auth import (
     JwksKeySource,
     KeySource,
     ServiceCredentials,
+    TokenFreshness,
     TokenVerifier,
     access_rules,
 )
@@ -43,6 +44,7 @@ from shared.interceptor import ServiceInterceptor
 from shared.logs import configure_logging
 from shared.metrics import ServiceMetrics, default_port
 from shared.relay import Deliver, OutboxRelay, grpc_delivery
+from shared.revocations import FollowedFreshness, RevocationFollower, RevocationList
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,11 @@ class ServiceContext:
         default_factory=list
     )
     key_source: KeySource | None = None
+    # Whether a verified token still counts; default: follow the org service's revocation
+    # log (`revocations`), where services also hear of deleted organizations.
+    freshness: TokenFreshness | None = None
+    revocations: RevocationFollower | None = None
+    credentials: ServiceCredentials | None = None
     # How this service's audit events reach the audit log; default: AppendAuditEvents over gRPC.
     audit_delivery: Deliver | None = None
     relay: OutboxRelay | None = None
@@ -129,6 +136,9 @@ class RunningService:
         await self.context.pool.close()
 
 
+# How long a starting service waits for its first complete view of revoked tokens.
+_FIRST_REVOCATIONS_WAIT_SECONDS = 5.0
+
 # gRPC core's "no limit" for millisecond arguments.
 _NO_LIMIT_MS = 2**31 - 1
 
@@ -176,7 +186,16 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
     async with _connection(config.database_url) as conn:
         await migrate(conn, config.db_schema, service_migrations(definition.package_dir))
     pool = await create_pool(config.database_url, config.db_schema)
-    context = ServiceContext(config=config, pool=pool)
+    credentials = ServiceCredentials(config.address_of("org"), config.service_api_key)
+    follower = RevocationFollower(
+        config.address_of("org"),
+        credentials.metadata,
+        RevocationList(config.revocation_max_staleness_seconds),
+    )
+    context = ServiceContext(
+        config=config, pool=pool, revocations=follower, credentials=credentials
+    )
+    context.on_close(credentials.close)
     context.metrics.watch_pool(pool)
     try:
         await definition.setup(context)
@@ -184,9 +203,19 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
             jwks = JwksKeySource(config.address_of("org"))
             context.key_source = jwks
             context.on_close(jwks.close)
+        if context.freshness is None:
+            context.freshness = FollowedFreshness(follower.revocations)
+            context.run_in_background(follower.run(), name=f"{definition.name}-revocations")
+            context.on_close(follower.close)
+            # Usually immediate; a service started before the org service serves anyway
+            # (reads pass, writes fail closed until the feed is reached).
+            if not await follower.wait_caught_up(_FIRST_REVOCATIONS_WAIT_SECONDS):
+                log.warning("the org service's revocation feed is not reachable yet")
         _start_relay(definition, config, context)
         access = AccessControl(
-            access_rules(definition.service_names), TokenVerifier(context.key_source)
+            access_rules(definition.service_names),
+            TokenVerifier(context.key_source),
+            context.freshness,
         )
         context.metrics.rpcs.initialize(definition.service_names)
         server = grpc.aio.server(
@@ -265,10 +294,9 @@ def _serve_metrics(
 def _start_relay(definition: ServiceDefinition, config: ServiceConfig, ctx: ServiceContext) -> None:
     deliver = ctx.audit_delivery
     if deliver is None:
-        credentials = ServiceCredentials(config.address_of("org"), config.service_api_key)
-        deliver, close_channel = grpc_delivery(config.address_of("org"), credentials)
+        assert ctx.credentials is not None
+        deliver, close_channel = grpc_delivery(config.address_of("org"), ctx.credentials)
         ctx.on_close(close_channel)
-        ctx.on_close(credentials.close)
     relay = OutboxRelay(ctx.pool, config.database_url, deliver, service=definition.name)
     ctx.relay = relay
     ctx.run_in_background(relay.run(), name=f"{definition.name}-audit-relay")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -51,6 +52,8 @@ from shared.errors import FieldViolation, NotFound
 from shared.names import parse_name
 from shared.pagination import PageTokens, page_size
 
+log = logging.getLogger(__name__)
+
 ResponseT = TypeVar("ResponseT", bound=Message)
 
 RESOURCE = "migration"
@@ -72,6 +75,17 @@ class Migrations:
         self._orgs = orgs
         self._hub = hub
         self._tokens = page_tokens
+
+    async def organization_deleted(self, org_id: str) -> None:
+        """An organization was deleted (revocation feed): its migrations go with it.
+
+        Not audited here: the deletion is the last entry of the organization's chain.
+        """
+        self._orgs.forget(org_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            deleted = await store.delete_organization_data(conn, org_id)
+        if deleted:
+            log.info("deleted %d migrations of deleted organization %s", deleted, org_id)
 
     # --- standard methods -------------------------------------------------------------
 

@@ -69,6 +69,10 @@ class OrgDirectory:
         self._cache[org_id] = (now + self._ttl, info)
         return info
 
+    def forget(self, org_id: str) -> None:
+        """Drops what is cached of an organization (it was deleted: ask again next time)."""
+        self._cache.pop(org_id, None)
+
     async def _fetch(self, org_id: str) -> OrgInfo:
         if self._channel is None:
             self._channel = client.channel(self._address, options=_CHANNEL_OPTIONS)

@@ -25,7 +25,6 @@ from services.migration.servicer import (
     SchemaServicer,
 )
 from services.migration.watch import ChangeHub, prune_changes_forever
-from shared.auth import ServiceCredentials
 from shared.config import ConfigError
 from shared.destinations import DestinationPolicy
 from shared.pagination import PageTokens
@@ -42,8 +41,8 @@ async def setup(ctx: ServiceContext) -> None:
     """Registers the servicers and starts the change listener and its pruner."""
     cipher = ConfigCipher.from_setting(ctx.config.setting("CONFIG_KEY"))
     org_address = ctx.config.address_of("org")
-    credentials = ServiceCredentials(org_address, ctx.config.service_api_key)
-    ctx.on_close(credentials.close)
+    credentials = ctx.credentials
+    assert credentials is not None
     orgs = OrgDirectory(org_address, credentials, ttl_seconds=_plan_cache_seconds(ctx))
     ctx.on_close(orgs.close)
     hub = ChangeHub(ctx.config.database_url, store.change_channel(ctx.config.db_schema))
@@ -53,9 +52,11 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.run_in_background(prune_changes_forever(ctx.pool), name="migration-change-pruner")
     tokens = PageTokens(ctx.config.page_token_secret)
     destinations = DestinationPolicy.from_env(ctx.config.env, ctx.config.database_url)
+    migrations = Migrations(ctx.pool, cipher, orgs, hub, tokens)
+    assert ctx.revocations is not None
+    ctx.revocations.on_organization_deleted(migrations.organization_deleted)
     ctx.add_servicer(
-        migration_pb2_grpc.add_MigrationServiceServicer_to_server,
-        MigrationServicer(Migrations(ctx.pool, cipher, orgs, hub, tokens)),
+        migration_pb2_grpc.add_MigrationServiceServicer_to_server, MigrationServicer(migrations)
     )
     ctx.add_servicer(
         schema_pb2_grpc.add_SchemaServiceServicer_to_server,

@@ -219,6 +219,20 @@ async def delete_migration(conn: Connection, org_id: str, migration_id: str) -> 
     await conn.execute("DELETE FROM migrations WHERE org_id = $1 AND id = $2", org_id, migration_id)
 
 
+async def delete_organization_data(conn: Connection, org_id: str) -> int:
+    """Deletes everything of a deleted organization: its migrations (with their schemas,
+    executions and stored connection secrets) and its token usage; watchers see DELETED.
+    Returns how many migrations went (0 when it already ran: replays are harmless)."""
+    ids = await conn.fetch(
+        "SELECT id FROM migrations WHERE org_id = $1 ORDER BY id FOR UPDATE", org_id
+    )
+    for row in ids:
+        await _record_change(conn, str(row["id"]), ChangeEvent.DELETED, version_offset=1)
+    await conn.execute("DELETE FROM migrations WHERE org_id = $1", org_id)
+    await conn.execute("DELETE FROM token_usage WHERE org_id = $1", org_id)
+    return len(ids)
+
+
 async def _record_change(
     conn: Connection, migration_id: str, event: ChangeEvent, *, version_offset: int
 ) -> None:

@@ -136,6 +136,21 @@ async def insert_entries(conn: Connection, entries: Sequence[AuditEntry]) -> Non
     )
 
 
+async def closed_chains(conn: Connection, org_ids: Sequence[str]) -> set[str]:
+    """Which of these chains are closed (their organization was deleted)."""
+    rows = await conn.fetch(
+        "SELECT org_id::text FROM audit_chain_heads"
+        " WHERE org_id = ANY($1::uuid[]) AND closed_at IS NOT NULL",
+        list(org_ids),
+    )
+    return {row["org_id"] for row in rows}
+
+
+async def close_chain(conn: Connection, org_id: str) -> None:
+    """Closes a (locked) chain: nothing is appended after its organization's deletion."""
+    await conn.execute("UPDATE audit_chain_heads SET closed_at = now() WHERE org_id = $1", org_id)
+
+
 async def advance_chain_head(conn: Connection, head: ChainHead) -> None:
     """Moves a (locked) chain head to its new last entry."""
     await conn.execute(

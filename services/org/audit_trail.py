@@ -124,6 +124,8 @@ class AuditTrail:
                 by_org[event.org_id].append(event)
         if not by_org:
             return 0
+        fresh = [event for event in events if event.event_id not in stored]
+        _refuse_after_deletion(fresh, await audit_store.closed_chains(conn, list(by_org)))
         now = await audit_store.clock(conn)
         entries: list[AuditEntry] = []
         due: list[ChainHead] = []
@@ -139,6 +141,8 @@ class AuditTrail:
                 org_id, new[-1].seq, new[-1].entry_hash, created_at, head.checkpoint_seq
             )
             await audit_store.advance_chain_head(conn, moved)
+            if any(_is_deletion_of_its_organization(event) for event in org_events):
+                await audit_store.close_chain(conn, org_id)
             if moved.seq - moved.checkpoint_seq >= self._every:
                 due.append(moved)
         await audit_store.insert_entries(conn, entries)
@@ -316,3 +320,29 @@ class AuditTrail:
         if head is not None and head.seq > 0 and start <= head.seq <= end:
             anchors[head.seq].append(Anchor(head.seq, head.head_hash, "chain head"))
         return anchors
+
+
+def _is_deletion_of_its_organization(event: AuditEvent) -> bool:
+    return event.action == "organization.delete" and event.resource_id == event.org_id
+
+
+def _refuse_after_deletion(events: Sequence[AuditEvent], closed: set[str]) -> None:
+    """INVALID_ARGUMENT naming every event that would follow its organization's deletion.
+
+    The relays set such events aside (dead letters in the sending service's outbox), so
+    a deleted organization's chain keeps its deletion as its last entry.
+    """
+    closing: set[str] = set()
+    violations: list[FieldViolation] = []
+    for index, event in enumerate(events):
+        if event.org_id in closed or event.org_id in closing:
+            violations.append(
+                FieldViolation(
+                    f"events[{index}].org_id",
+                    "the organization was deleted: its audit chain is closed",
+                )
+            )
+        elif _is_deletion_of_its_organization(event):
+            closing.add(event.org_id)
+    if violations:
+        raise InvalidArgument(violations, reason="AUDIT_CHAIN_CLOSED")

@@ -153,6 +153,14 @@ class ApiKeyOwner:
 
 
 @dataclass(frozen=True)
+class TokenStanding:
+    """The state of an API key that decides whether its tokens still count."""
+
+    revoked: bool
+    user_role: str | None  # the key's user's current role; None for platform principals
+
+
+@dataclass(frozen=True)
 class NewSecret:
     """A freshly generated API key secret and what is stored about it."""
 

@@ -32,6 +32,7 @@ from services.org.audit_trail import (
     AuditTrail,
 )
 from services.org.authority import LocalKeySource, TokenAuthority
+from services.org.revocations import DEFAULT_HEARTBEAT_SECONDS, DatabaseFreshness, RevocationFeed
 from services.org.servicer import AuthServicer, OrganizationServicer, UserServicer
 from services.org.tenancy import Tenancy
 from services.org.tokens import KeyVault, TokenSigner, token_ttl
@@ -51,10 +52,8 @@ SERVICE_NAMES = (
 
 async def setup(ctx: ServiceContext) -> None:
     """Registers the servicers; makes sure a token signing key exists."""
-    signer = TokenSigner(
-        KeyVault.from_setting(ctx.config.setting("KEY_ENCRYPTION_KEY")),
-        token_ttl(ctx.config.setting("TOKEN_TTL_SECONDS")),
-    )
+    ttl = token_ttl(ctx.config.setting("TOKEN_TTL_SECONDS"))
+    signer = TokenSigner(KeyVault.from_setting(ctx.config.setting("KEY_ENCRYPTION_KEY")), ttl)
     authority = TokenAuthority(ctx.pool, signer)
     await authority.ensure_signing_key()
     page_tokens = PageTokens(ctx.config.page_token_secret)
@@ -67,13 +66,18 @@ async def setup(ctx: ServiceContext) -> None:
         run_as_service_role=await _may_run_as_service_role(ctx),
     )
     ctx.key_source = LocalKeySource(ctx.pool)
+    ctx.freshness = DatabaseFreshness(ctx.pool)
+    feed = RevocationFeed(
+        ctx.pool, ctx.config.database_url, ttl, heartbeat_seconds=heartbeat_seconds(ctx.config)
+    )
+    ctx.run_in_background(feed.listen_forever(), name="org-revocation-listener")
     ctx.audit_delivery = in_process_delivery(trail)
     ctx.add_servicer(
         organization_pb2_grpc.add_OrganizationServiceServicer_to_server,
         OrganizationServicer(tenancy),
     )
     ctx.add_servicer(user_pb2_grpc.add_UserServiceServicer_to_server, UserServicer(tenancy))
-    ctx.add_servicer(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(authority))
+    ctx.add_servicer(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(authority, feed))
     ctx.add_servicer(audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(trail))
     ctx.run_in_background(
         trail.checkpoint_forever(checkpoint_seconds(ctx.config)), name="org-audit-checkpoints"
@@ -91,6 +95,24 @@ def checkpoint_every(config: ServiceConfig) -> int:
         value = 0
     if value < 1:
         raise ConfigError(f"SENSEI_ORG_AUDIT_CHECKPOINT_EVERY must be a positive integer: {raw!r}")
+    return value
+
+
+def heartbeat_seconds(config: ServiceConfig) -> float:
+    """SENSEI_ORG_REVOCATION_HEARTBEAT_SECONDS: how often the revocation feed says it is
+    alive, a positive number, default 1 (followers fail closed after their own staleness
+    bound, SENSEI_REVOCATION_MAX_STALENESS_SECONDS)."""
+    raw = config.setting("REVOCATION_HEARTBEAT_SECONDS")
+    if not raw:
+        return DEFAULT_HEARTBEAT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 60:
+        raise ConfigError(
+            f"SENSEI_ORG_REVOCATION_HEARTBEAT_SECONDS must be a number in (0, 60]: {raw!r}"
+        )
     return value
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import TypeAlias
 
 import grpc
+from google.protobuf import duration_pb2
 
 from sensei.org.v1 import (
     auth_pb2,
@@ -27,6 +29,7 @@ from services.org.domain import (
     UserDraft,
     UserPatch,
 )
+from services.org.revocations import RevocationFeed
 from services.org.tenancy import CreatedApiKey, Replay, Tenancy
 from services.org.tokens import Jwk, jwks_json
 from shared import protoconv
@@ -315,8 +318,9 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     """sensei.org.v1.AuthService."""
 
-    def __init__(self, authority: TokenAuthority) -> None:
+    def __init__(self, authority: TokenAuthority, feed: RevocationFeed) -> None:
         self._authority = authority
+        self._feed = feed
 
     async def ExchangeApiKey(
         self, request: auth_pb2.ExchangeApiKeyRequest, context: _CONTEXT
@@ -348,3 +352,19 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.CreateServiceAccountResponse(
             service_account=service_account_proto(created.account), api_key=created.secret
         )
+
+    async def WatchTokenRevocations(
+        self, request: auth_pb2.WatchTokenRevocationsRequest, context: _CONTEXT
+    ) -> AsyncIterator[auth_pb2.WatchTokenRevocationsResponse]:
+        if request.after_sequence < 0:
+            raise InvalidArgument.single("after_sequence", "must not be negative")
+        heartbeat = duration_pb2.Duration()
+        heartbeat.FromTimedelta(timedelta(seconds=self._feed.heartbeat_seconds))
+        async for batch in self._feed.batches(request.after_sequence):
+            yield auth_pb2.WatchTokenRevocationsResponse(
+                revocations=[revocation.to_proto() for revocation in batch.revocations],
+                sequence=batch.sequence,
+                caught_up=batch.caught_up,
+                send_time=protoconv.timestamp(batch.sent_at),
+                heartbeat_interval=heartbeat,
+            )

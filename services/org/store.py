@@ -23,6 +23,7 @@ from services.org.domain import (
     Plan,
     Role,
     ServiceAccount,
+    TokenStanding,
     User,
     UserDraft,
 )
@@ -30,9 +31,14 @@ from services.org.tokens import SigningKey
 from shared.auth import OPERATOR_ROLE, SERVICE_ROLE
 from shared.db import Connection
 from shared.errors import AlreadyExists
+from shared.revocations import Revocation
 
 # Serializes creation and rotation of token signing keys across replicas.
 _SIGNING_KEYS_LOCK = 0x5E15E1_0001
+# Serializes appends to the revocation log, so its sequence order is its commit order.
+_REVOCATIONS_LOCK = 0x5E15E1_0002
+# Wakes the WatchTokenRevocations streams when the log grows.
+REVOCATIONS_CHANNEL = "sensei_token_revocations"
 
 
 class RowLock(Enum):
@@ -406,6 +412,84 @@ async def api_key_owner(conn: Connection, sha256: bytes) -> ApiKeyOwner | None:
 async def touch_api_key(conn: Connection, key_id: str) -> None:
     """Records that a key was just exchanged."""
     await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", key_id)
+
+
+async def token_standing(conn: Connection, key_id: str) -> TokenStanding | None:
+    """What a token exchanged from API key `key_id` may still do: None when the key is gone.
+
+    The key goes with its user, service account, operator or organization (ON DELETE
+    CASCADE), so one primary-key read answers for all of them.
+    """
+    row = await conn.fetchrow(
+        "SELECT k.revoked_at, k.user_id, u.role AS user_role"
+        " FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.id = $1",
+        key_id,
+    )
+    if row is None:
+        return None
+    return TokenStanding(
+        revoked=row["revoked_at"] is not None,
+        user_role=_str_or_none(row["user_role"]),
+    )
+
+
+# --- the revocation log ---------------------------------------------------------------
+
+
+async def append_revocation(
+    conn: Connection,
+    *,
+    api_key_id: str | None = None,
+    subject: str | None = None,
+    org_id: str | None = None,
+    current_role: str | None = None,
+) -> None:
+    """Appends one entry to the revocation log (inside the change's transaction)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _REVOCATIONS_LOCK)
+    await conn.execute(
+        "INSERT INTO token_revocations (api_key_id, subject, org_id, valid_role)"
+        " VALUES ($1, $2, $3, $4)",
+        api_key_id,
+        subject,
+        org_id,
+        current_role,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", REVOCATIONS_CHANNEL)
+
+
+async def revocations_after(
+    conn: Connection, after: int, *, still_matter_since: datetime, limit: int
+) -> list[Revocation]:
+    """Log entries after sequence `after`, oldest first.
+
+    Organization deletions are always returned; key and principal entries only when they
+    are newer than `still_matter_since` (older ones concern only expired tokens).
+    """
+    rows = await conn.fetch(
+        "SELECT seq, api_key_id, subject, org_id, valid_role, revoked_at"
+        " FROM token_revocations"
+        " WHERE seq > $1 AND (org_id IS NOT NULL OR revoked_at >= $2)"
+        " ORDER BY seq LIMIT $3",
+        after,
+        still_matter_since,
+        limit,
+    )
+    return [
+        Revocation(
+            sequence=row["seq"],
+            api_key_id=_str_or_none(row["api_key_id"]),
+            subject=row["subject"],
+            org_id=_str_or_none(row["org_id"]),
+            current_role=row["valid_role"],
+            revoked_at=row["revoked_at"],
+        )
+        for row in rows
+    ]
+
+
+async def last_revocation(conn: Connection) -> int:
+    """The sequence number of the newest log entry (0 when the log is empty)."""
+    return int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM token_revocations"))
 
 
 # --- token signing keys ---------------------------------------------------------------

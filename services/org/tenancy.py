@@ -36,6 +36,7 @@ from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionD
 from shared.idempotency import run_once
 from shared.outbox import PLATFORM_ORG_ID
 from shared.pagination import PageTokens, page_size
+from shared.revocations import TokenRevoked
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 T = TypeVar("T")
@@ -82,6 +83,20 @@ async def _require_organization(conn: Connection, org_id: str, parent: str) -> N
     """A List under an organization that does not exist answers NOT_FOUND, as Get does."""
     if await store.organization(conn, org_id) is None:
         raise NotFound("Organization", parent)
+
+
+async def _require_current_role(conn: Connection) -> None:
+    """The calling user still exists with the role their token carries (inside the change's
+    transaction, the row kept from deletion until it commits): a stale token never grants
+    more than the caller's current role."""
+    actor = current_principal()
+    if actor.user_id is None or actor.org_id is None:
+        return  # platform principals: their API key was checked for this call
+    found = await store.user(conn, actor.org_id, actor.user_id, lock=RowLock.KEY_SHARE)
+    if found is None:
+        raise TokenRevoked("its user was deleted")
+    if found.role.value != actor.role:
+        raise TokenRevoked(f"the role changed to {found.role.value}")
 
 
 def parsed(value: str, pattern: str, field_name: str) -> dict[str, str]:
@@ -197,6 +212,8 @@ class Tenancy:
                 raise NotFound("Organization", name)
             domain.check_etag(etag, current.etag, "Organization", name)
             await store.delete_organization(conn, org_id)
+            # Every token of the organization stops counting, on every service.
+            await store.append_revocation(conn, org_id=org_id)
             await outbox.record(
                 conn,
                 action="organization.delete",
@@ -222,6 +239,7 @@ class Tenancy:
 
         async def create(conn: Connection) -> ResponseT:
             await self._require_organization(conn, org_id, parent)
+            await _require_current_role(conn)
             user = await store.insert_user(conn, org_id, valid)
             await outbox.record(
                 conn,
@@ -265,11 +283,17 @@ class Tenancy:
         actor = current_principal()
         async with self._pool.acquire() as conn, conn.transaction():
             owners = await store.lock_owners(conn, ids["org"])
+            await _require_current_role(conn)
             current = await store.user(conn, ids["org"], ids["user"], lock=RowLock.NO_KEY_UPDATE)
             if current is None:
                 raise NotFound("User", name)
             changes = domain.user_changes(actor, current, patch, owners)
             updated = await store.update_user(conn, current.id, changes.values)
+            if updated.role != current.role:
+                # Tokens that carry the old role stop counting, on every service.
+                await store.append_revocation(
+                    conn, subject=f"users/{updated.id}", current_role=updated.role.value
+                )
             await outbox.record(
                 conn,
                 action="user.update",
@@ -289,8 +313,10 @@ class Tenancy:
             current = await store.user(conn, ids["org"], ids["user"], lock=RowLock.UPDATE)
             if current is None:
                 raise NotFound("User", name)
+            await _require_current_role(conn)
             domain.check_user_deletable(actor, current, owners, etag)
             await store.delete_user(conn, current.id)
+            await store.append_revocation(conn, subject=f"users/{current.id}")
             await outbox.record(
                 conn,
                 action="user.delete",
@@ -318,6 +344,7 @@ class Tenancy:
 
         async def create(conn: Connection) -> ResponseT:
             await self._require_organization(conn, org_id, parent)
+            await _require_current_role(conn)
             owner = await store.user(conn, org_id, user_id, lock=RowLock.KEY_SHARE)
             if owner is None:
                 raise NotFound("User", draft.user_name)
@@ -390,12 +417,14 @@ class Tenancy:
             key = await store.api_key(conn, ids["org"], ids["api_key"], lock=RowLock.NO_KEY_UPDATE)
             if key is None:
                 raise NotFound("ApiKey", name)
+            await _require_current_role(conn)
             if key.user_id is not None:
                 owner = await store.user(conn, ids["org"], key.user_id)
                 if owner is not None:
                     domain.check_can_manage(actor, owner)
             revoked = await store.revoke_api_key(conn, key.id)
             if key.revoked_at is None:
+                await store.append_revocation(conn, api_key_id=key.id)
                 await outbox.record(
                     conn,
                     action="api_key.revoke",

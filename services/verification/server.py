@@ -26,7 +26,6 @@ from services.verification.servicer import VerificationServicer
 from services.verification.signing import SigningKeys
 from services.verification.verifications import Verifications
 from services.verification.worker import Worker, new_worker_id
-from shared.auth import ServiceCredentials
 from shared.config import PREFIX, ConfigError, ServiceConfig
 from shared.destinations import DestinationPolicy
 from shared.pagination import PageTokens
@@ -69,8 +68,8 @@ async def setup(ctx: ServiceContext) -> None:
     signing = SigningKeys(ctx.pool, keyring, page_tokens)
     await signing.ensure_active_key()
 
-    credentials = ServiceCredentials(config.address_of("org"), config.service_api_key)
-    ctx.on_close(credentials.close)
+    credentials = ctx.credentials
+    assert credentials is not None
     migrations = MigrationClient(config.address_of("migration"), credentials)
     ctx.on_close(migrations.close)
 
@@ -79,6 +78,8 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.on_close(feed.close)
 
     verifications = Verifications(ctx.pool, migrations, feed, page_tokens)
+    assert ctx.revocations is not None
+    ctx.revocations.on_organization_deleted(verifications.organization_deleted)
     ctx.add_servicer(
         verification_pb2_grpc.add_VerificationServiceServicer_to_server,
         VerificationServicer(verifications, signing),

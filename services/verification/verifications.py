@@ -20,6 +20,7 @@ from services.verification.domain import (
     Verification,
     VerificationStatus,
     VerificationType,
+    error_result,
     new_id,
     parse_list_parent,
     parse_verification_name,
@@ -108,9 +109,33 @@ class Verifications:
         org_id, migration_id, verification_id = parse_verification_name(name)
         async with self._pool.acquire() as conn:
             found = await store.verification(conn, org_id, migration_id, verification_id)
+            if found is not None and await store.organization_deleted(conn, org_id):
+                found = None
         if found is None:
             raise NotFound("Verification", name)
         return found
+
+    async def organization_deleted(self, org_id: str) -> None:
+        """An organization was deleted (revocation feed): its unfinished verifications end
+        in ERROR (reason ORGANIZATION_DELETED) and all of them answer NOT_FOUND from now on.
+
+        Not audited here: the deletion is the last entry of the organization's chain.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            for verification in await store.close_organization(conn, org_id):
+                await store.finish_verification(
+                    conn,
+                    verification.id,
+                    status=VerificationStatus.ERROR,
+                    score=0.0,
+                    result=error_result(
+                        verification.type,
+                        "ORGANIZATION_DELETED",
+                        "the organization was deleted; the verification was cancelled",
+                        {},
+                    ),
+                    certificate_id=None,
+                )
 
     async def list_page(
         self,
@@ -137,6 +162,8 @@ class Verifications:
         if migration_id is not None and await self._migrations.migration_org(parent) != org_id:
             raise NotFound("Migration", parent)
         async with self._pool.acquire() as conn:
+            if await store.organization_deleted(conn, org_id):
+                raise NotFound("Organization", f"organizations/{org_id}")
             rows = await store.verifications_page(
                 conn,
                 org_id,

@@ -122,6 +122,9 @@ MATRIX: list[Row] = [
         lambda t: auth_pb2.CreateServiceAccountRequest(
             service_account=auth_pb2.ServiceAccount(display_name="svc")
         )),
+    # A stream: an admitted caller reads its first batch (the replay).
+    Row("AuthService", "WatchTokenRevocations", {"SERVICE"}, OK,
+        lambda t: auth_pb2.WatchTokenRevocationsRequest()),
     Row("AuditService", "AppendAuditEvents", {"SERVICE"}, ADMITTED,
         lambda t: audit_pb2.AppendAuditEventsRequest()),
     Row("AuditService", "ListAuditLogs", ADMIN_UP, ADMITTED,
@@ -155,8 +158,13 @@ async def _identities(org: Org) -> dict[str, Identity | None]:
 
 
 async def _call(org: Org, row: Row, who: Identity | None, request: Any) -> grpc.StatusCode:
+    call = _stub_method(org, row)(request, metadata=who.metadata if who else ())
     try:
-        await _stub_method(org, row)(request, metadata=who.metadata if who else ())
+        if isinstance(call, grpc.aio.UnaryStreamCall):
+            await call.read()
+            call.cancel()
+        else:
+            await call
     except grpc.aio.AioRpcError as exc:
         return exc.code()
     return OK

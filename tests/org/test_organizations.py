@@ -413,14 +413,15 @@ async def test_delete_removes_the_organization_its_users_and_keys(org: Org) -> N
     assert (
         await org.audit_count("action = 'organization.delete' AND resource_id = $1", other.id) == 1
     )
-    # The owner's token still verifies, but the organization is gone.
+    # The owner's token still verifies, but no longer counts: its organization is gone.
     error = await rpc_error(
         org.orgs.GetOrganization(
             organization_pb2.GetOrganizationRequest(name=other.name),
             metadata=other_owner.metadata,
         )
     )
-    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(error).reason == "TOKEN_REVOKED"
 
 
 async def test_keys_of_a_deleted_organization_cannot_be_exchanged(org: Org) -> None:

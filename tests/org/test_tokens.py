@@ -102,8 +102,29 @@ async def test_token_lifetime_is_configurable(suite: Suite) -> None:
 
 async def test_a_genuine_token_made_here_is_accepted(org: Org) -> None:
     kid, private = await _active_private_key(org)
-    token = jwt.encode(_claims(org.suite.org_id), private, algorithm="ES256", headers={"kid": kid})
+    conn = await org.db()
+    try:
+        key_id = await conn.fetchval(
+            "SELECT id FROM api_keys WHERE user_id = $1", uuid.UUID(org.suite.owner_user_id)
+        )
+    finally:
+        await conn.close()
+    claims = _claims(org.suite.org_id, sub=f"users/{org.suite.owner_user_id}", akid=str(key_id))
+    token = jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid})
     assert await _get_own_org(org, token) == grpc.StatusCode.OK
+
+
+async def test_a_genuine_token_that_names_no_api_key_does_not_count(org: Org) -> None:
+    kid, private = await _active_private_key(org)
+    token = jwt.encode(_claims(org.suite.org_id), private, algorithm="ES256", headers={"kid": kid})
+    error = await rpc_error(
+        org.orgs.GetOrganization(
+            organization_pb2.GetOrganizationRequest(name=f"organizations/{org.suite.org_id}"),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+    )
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(error).reason == "TOKEN_REVOKED"
 
 
 async def test_an_expired_token_is_unauthenticated(org: Org) -> None:

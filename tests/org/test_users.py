@@ -341,7 +341,9 @@ async def test_two_owners_demoting_each_other_at_once_leave_one_owner(org: Org) 
         return_exceptions=True,
     )
     failures = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
-    assert len(failures) == 1 and failures[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    # The loser was demoted by the winner: its owner token no longer counts.
+    assert len(failures) == 1 and failures[0].code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(failures[0]).reason == "TOKEN_REVOKED"
     assert (
         await org.count(
             "SELECT count(*) FROM users WHERE org_id = $1 AND role = 'OWNER'",

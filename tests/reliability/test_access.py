@@ -255,6 +255,7 @@ GLOBAL_BY_DESIGN = {
     "AuthService.GetJwks": "public keys",
     "AuthService.RotateTokenSigningKey": "platform principals only",
     "AuthService.CreateServiceAccount": "platform principals only",
+    "AuthService.WatchTokenRevocations": "service principals only: the revocation feed",
     "AuditService.AppendAuditEvents": "service principals only",
     "VerificationService.VerifyCertificate": "public: checks bytes the caller sends",
     "VerificationService.ListSigningKeys": "public keys",

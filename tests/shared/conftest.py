@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sensei.org.v1 import organization_pb2, organization_pb2_grpc
 from shared import config as config_module
 from shared.errors import NotFound
+from shared.revocations import FollowedFreshness, RevocationList
 from shared.server import RunningService, ServiceContext, ServiceDefinition, start
 
 TEST_KID = "test-key"
@@ -91,6 +92,10 @@ async def probe_server(database_url: str) -> AsyncIterator[ProbeServer]:
 
     async def setup(ctx: ServiceContext) -> None:
         ctx.key_source = keys
+        # No org service here: a revocation view that is current and revokes nothing.
+        nothing_revoked = RevocationList()
+        nothing_revoked.confirmed(0)
+        ctx.freshness = FollowedFreshness(nothing_revoked)
         ctx.add_servicer(organization_pb2_grpc.add_OrganizationServiceServicer_to_server, servicer)
 
     definition = ServiceDefinition(

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from sensei.access.v1 import access_pb2 as sensei_dot_access_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18sensei/org/v1/auth.proto\x12\rsensei.org.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsensei/access/v1/access.proto\"(\n\x15\x45xchangeApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"s\n\x16\x45xchangeApiKeyResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x03Jwk\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\t\n\x01y\x18\x04 \x01(\t\x12\x0b\n\x03kid\x18\x05 \x01(\t\x12\x0b\n\x03\x61lg\x18\x06 \x01(\t\x12\x0b\n\x03use\x18\x07 \x01(\t\"\x10\n\x0eGetJwksRequest\"F\n\x0fGetJwksResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.sensei.org.v1.Jwk\x12\x11\n\tjwks_json\x18\x02 \x01(\t\"\x1e\n\x1cRotateTokenSigningKeyRequest\"@\n\x1dRotateTokenSigningKeyResponse\x12\x1f\n\x03key\x18\x01 \x01(\x0b\x32\x12.sensei.org.v1.Jwk\"q\n\x0eServiceAccount\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x1b\x43reateServiceAccountRequest\x12\x36\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1d.sensei.org.v1.ServiceAccount\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"g\n\x1c\x43reateServiceAccountResponse\x12\x36\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1d.sensei.org.v1.ServiceAccount\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t2\xbb\x03\n\x0b\x41uthService\x12\x65\n\x0e\x45xchangeApiKey\x12$.sensei.org.v1.ExchangeApiKeyRequest\x1a%.sensei.org.v1.ExchangeApiKeyResponse\"\x06\xca\xf3\x18\x02\x08\x01\x12P\n\x07GetJwks\x12\x1d.sensei.org.v1.GetJwksRequest\x1a\x1e.sensei.org.v1.GetJwksResponse\"\x06\xca\xf3\x18\x02\x08\x01\x12z\n\x15RotateTokenSigningKey\x12+.sensei.org.v1.RotateTokenSigningKeyRequest\x1a,.sensei.org.v1.RotateTokenSigningKeyResponse\"\x06\xca\xf3\x18\x02\x08\x07\x12w\n\x14\x43reateServiceAccount\x12*.sensei.org.v1.CreateServiceAccountRequest\x1a+.sensei.org.v1.CreateServiceAccountResponse\"\x06\xca\xf3\x18\x02\x08\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18sensei/org/v1/auth.proto\x12\rsensei.org.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsensei/access/v1/access.proto\"(\n\x15\x45xchangeApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"s\n\x16\x45xchangeApiKeyResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x03Jwk\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\t\n\x01y\x18\x04 \x01(\t\x12\x0b\n\x03kid\x18\x05 \x01(\t\x12\x0b\n\x03\x61lg\x18\x06 \x01(\t\x12\x0b\n\x03use\x18\x07 \x01(\t\"\x10\n\x0eGetJwksRequest\"F\n\x0fGetJwksResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.sensei.org.v1.Jwk\x12\x11\n\tjwks_json\x18\x02 \x01(\t\"\x1e\n\x1cRotateTokenSigningKeyRequest\"@\n\x1dRotateTokenSigningKeyResponse\x12\x1f\n\x03key\x18\x01 \x01(\x0b\x32\x12.sensei.org.v1.Jwk\"q\n\x0eServiceAccount\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x1b\x43reateServiceAccountRequest\x12\x36\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1d.sensei.org.v1.ServiceAccount\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"g\n\x1c\x43reateServiceAccountResponse\x12\x36\n\x0fservice_account\x18\x01 \x01(\x0b\x32\x1d.sensei.org.v1.ServiceAccount\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"6\n\x1cWatchTokenRevocationsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\"\xdf\x01\n\x1dWatchTokenRevocationsResponse\x12\x33\n\x0brevocations\x18\x01 \x03(\x0b\x32\x1e.sensei.org.v1.TokenRevocation\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tcaught_up\x18\x03 \x01(\x08\x12-\n\tsend_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x12heartbeat_interval\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xb8\x01\n\x0fTokenRevocation\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x14\n\napi_key_id\x18\x02 \x01(\tH\x00\x12\x11\n\x07subject\x18\x03 \x01(\tH\x00\x12\x19\n\x0forganization_id\x18\x04 \x01(\tH\x00\x12\x14\n\x0c\x63urrent_role\x18\x05 \x01(\t\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06target2\xb9\x04\n\x0b\x41uthService\x12\x65\n\x0e\x45xchangeApiKey\x12$.sensei.org.v1.ExchangeApiKeyRequest\x1a%.sensei.org.v1.ExchangeApiKeyResponse\"\x06\xca\xf3\x18\x02\x08\x01\x12P\n\x07GetJwks\x12\x1d.sensei.org.v1.GetJwksRequest\x1a\x1e.sensei.org.v1.GetJwksResponse\"\x06\xca\xf3\x18\x02\x08\x01\x12z\n\x15RotateTokenSigningKey\x12+.sensei.org.v1.RotateTokenSigningKeyRequest\x1a,.sensei.org.v1.RotateTokenSigningKeyResponse\"\x06\xca\xf3\x18\x02\x08\x07\x12w\n\x14\x43reateServiceAccount\x12*.sensei.org.v1.CreateServiceAccountRequest\x1a+.sensei.org.v1.CreateServiceAccountResponse\"\x06\xca\xf3\x18\x02\x08\x07\x12|\n\x15WatchTokenRevocations\x12+.sensei.org.v1.WatchTokenRevocationsRequest\x1a,.sensei.org.v1.WatchTokenRevocationsResponse\"\x06\xca\xf3\x18\x02\x08\x06\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,26 +42,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['RotateTokenSigningKey']._serialized_options = b'\312\363\030\002\010\007'
   _globals['_AUTHSERVICE'].methods_by_name['CreateServiceAccount']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['CreateServiceAccount']._serialized_options = b'\312\363\030\002\010\007'
-  _globals['_EXCHANGEAPIKEYREQUEST']._serialized_start=107
-  _globals['_EXCHANGEAPIKEYREQUEST']._serialized_end=147
-  _globals['_EXCHANGEAPIKEYRESPONSE']._serialized_start=149
-  _globals['_EXCHANGEAPIKEYRESPONSE']._serialized_end=264
-  _globals['_JWK']._serialized_start=266
-  _globals['_JWK']._serialized_end=358
-  _globals['_GETJWKSREQUEST']._serialized_start=360
-  _globals['_GETJWKSREQUEST']._serialized_end=376
-  _globals['_GETJWKSRESPONSE']._serialized_start=378
-  _globals['_GETJWKSRESPONSE']._serialized_end=448
-  _globals['_ROTATETOKENSIGNINGKEYREQUEST']._serialized_start=450
-  _globals['_ROTATETOKENSIGNINGKEYREQUEST']._serialized_end=480
-  _globals['_ROTATETOKENSIGNINGKEYRESPONSE']._serialized_start=482
-  _globals['_ROTATETOKENSIGNINGKEYRESPONSE']._serialized_end=546
-  _globals['_SERVICEACCOUNT']._serialized_start=548
-  _globals['_SERVICEACCOUNT']._serialized_end=661
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=663
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=768
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=770
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=873
-  _globals['_AUTHSERVICE']._serialized_start=876
-  _globals['_AUTHSERVICE']._serialized_end=1319
+  _globals['_AUTHSERVICE'].methods_by_name['WatchTokenRevocations']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['WatchTokenRevocations']._serialized_options = b'\312\363\030\002\010\006'
+  _globals['_EXCHANGEAPIKEYREQUEST']._serialized_start=139
+  _globals['_EXCHANGEAPIKEYREQUEST']._serialized_end=179
+  _globals['_EXCHANGEAPIKEYRESPONSE']._serialized_start=181
+  _globals['_EXCHANGEAPIKEYRESPONSE']._serialized_end=296
+  _globals['_JWK']._serialized_start=298
+  _globals['_JWK']._serialized_end=390
+  _globals['_GETJWKSREQUEST']._serialized_start=392
+  _globals['_GETJWKSREQUEST']._serialized_end=408
+  _globals['_GETJWKSRESPONSE']._serialized_start=410
+  _globals['_GETJWKSRESPONSE']._serialized_end=480
+  _globals['_ROTATETOKENSIGNINGKEYREQUEST']._serialized_start=482
+  _globals['_ROTATETOKENSIGNINGKEYREQUEST']._serialized_end=512
+  _globals['_ROTATETOKENSIGNINGKEYRESPONSE']._serialized_start=514
+  _globals['_ROTATETOKENSIGNINGKEYRESPONSE']._serialized_end=578
+  _globals['_SERVICEACCOUNT']._serialized_start=580
+  _globals['_SERVICEACCOUNT']._serialized_end=693
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=695
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=800
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=802
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=905
+  _globals['_WATCHTOKENREVOCATIONSREQUEST']._serialized_start=907
+  _globals['_WATCHTOKENREVOCATIONSREQUEST']._serialized_end=961
+  _globals['_WATCHTOKENREVOCATIONSRESPONSE']._serialized_start=964
+  _globals['_WATCHTOKENREVOCATIONSRESPONSE']._serialized_end=1187
+  _globals['_TOKENREVOCATION']._serialized_start=1190
+  _globals['_TOKENREVOCATION']._serialized_end=1374
+  _globals['_AUTHSERVICE']._serialized_start=1377
+  _globals['_AUTHSERVICE']._serialized_end=1946
 # @@protoc_insertion_point(module_scope)

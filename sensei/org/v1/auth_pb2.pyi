@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -296,3 +297,121 @@ class CreateServiceAccountResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateServiceAccountResponse: _TypeAlias = CreateServiceAccountResponse  # noqa: Y015
+
+@_typing.final
+class WatchTokenRevocationsRequest(_message.Message):
+    """Request of WatchTokenRevocations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    """Resume after this sequence number (the last one received); 0 replays from the start."""
+    def __init__(
+        self,
+        *,
+        after_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTokenRevocationsRequest: _TypeAlias = WatchTokenRevocationsRequest  # noqa: Y015
+
+@_typing.final
+class WatchTokenRevocationsResponse(_message.Message):
+    """One batch of WatchTokenRevocations: the changes after the previous batch, or none (a
+    heartbeat).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVOCATIONS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    CAUGHT_UP_FIELD_NUMBER: _builtins.int
+    SEND_TIME_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """The sequence number the follower has now seen up to (resume after it)."""
+    caught_up: _builtins.bool
+    """Whether this batch ends the replay: the follower's view is current as of `send_time`."""
+    @_builtins.property
+    def revocations(self) -> _containers.RepeatedCompositeFieldContainer[Global___TokenRevocation]:
+        """The changes, in sequence order."""
+
+    @_builtins.property
+    def send_time(self) -> _timestamp_pb2.Timestamp:
+        """When the org service sent this batch."""
+
+    @_builtins.property
+    def heartbeat_interval(self) -> _duration_pb2.Duration:
+        """The most time that passes between two batches of this stream."""
+
+    def __init__(
+        self,
+        *,
+        revocations: _abc.Iterable[Global___TokenRevocation] | None = ...,
+        sequence: _builtins.int = ...,
+        caught_up: _builtins.bool = ...,
+        send_time: _timestamp_pb2.Timestamp | None = ...,
+        heartbeat_interval: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "send_time", b"send_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caught_up", b"caught_up", "heartbeat_interval", b"heartbeat_interval", "revocations", b"revocations", "send_time", b"send_time", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTokenRevocationsResponse: _TypeAlias = WatchTokenRevocationsResponse  # noqa: Y015
+
+@_typing.final
+class TokenRevocation(_message.Message):
+    """A change after which some access tokens stop counting."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    API_KEY_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CURRENT_ROLE_FIELD_NUMBER: _builtins.int
+    REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """Position in the org service's revocation log (increasing, in commit order)."""
+    api_key_id: _builtins.str
+    """Every token exchanged from this API key (its id)."""
+    subject: _builtins.str
+    """Every token of this principal (`users/{id}`, `serviceAccounts/{id}`,
+    `operators/{id}`) whose role is not `current_role`.
+    """
+    organization_id: _builtins.str
+    """Every token of any principal of this organization (its id): it was deleted."""
+    current_role: _builtins.str
+    """For `subject`: the role its tokens must carry to keep counting (the user's new role);
+    empty when the principal was deleted, so none of its tokens counts.
+    """
+    @_builtins.property
+    def revoke_time(self) -> _timestamp_pb2.Timestamp:
+        """When the change committed."""
+
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        api_key_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        current_role: _builtins.str = ...,
+        revoke_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["api_key_id", b"api_key_id", "organization_id", b"organization_id", "revoke_time", b"revoke_time", "subject", b"subject", "target", b"target"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_id", b"api_key_id", "current_role", b"current_role", "organization_id", b"organization_id", "revoke_time", b"revoke_time", "sequence", b"sequence", "subject", b"subject", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["api_key_id", "subject", "organization_id"]  # noqa: Y015
+    _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_target) -> _WhichOneofReturnType_target | None: ...
+
+Global___TokenRevocation: _TypeAlias = TokenRevocation  # noqa: Y015

@@ -56,6 +56,11 @@ class AuthServiceStub(object):
                 request_serializer=sensei_dot_org_dot_v1_dot_auth__pb2.CreateServiceAccountRequest.SerializeToString,
                 response_deserializer=sensei_dot_org_dot_v1_dot_auth__pb2.CreateServiceAccountResponse.FromString,
                 _registered_method=True)
+        self.WatchTokenRevocations = channel.unary_stream(
+                '/sensei.org.v1.AuthService/WatchTokenRevocations',
+                request_serializer=sensei_dot_org_dot_v1_dot_auth__pb2.WatchTokenRevocationsRequest.SerializeToString,
+                response_deserializer=sensei_dot_org_dot_v1_dot_auth__pb2.WatchTokenRevocationsResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer(object):
@@ -95,6 +100,19 @@ class AuthServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchTokenRevocations(self, request, context):
+        """Follows the changes that make access tokens stop counting before they expire: an
+        API key revoked, a user deleted or given another role, an organization deleted
+        (docs/architecture.md#token-freshness). The stream first replays every change after
+        `after_sequence` that can still matter, then sends each new one as it commits, and a
+        heartbeat at least every `heartbeat_interval`, so a follower knows its view is
+        current. Service principals only: the other services follow it and refuse revoked
+        tokens (UNAUTHENTICATED, reason `TOKEN_REVOKED`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +135,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.CreateServiceAccount,
                     request_deserializer=sensei_dot_org_dot_v1_dot_auth__pb2.CreateServiceAccountRequest.FromString,
                     response_serializer=sensei_dot_org_dot_v1_dot_auth__pb2.CreateServiceAccountResponse.SerializeToString,
+            ),
+            'WatchTokenRevocations': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTokenRevocations,
+                    request_deserializer=sensei_dot_org_dot_v1_dot_auth__pb2.WatchTokenRevocationsRequest.FromString,
+                    response_serializer=sensei_dot_org_dot_v1_dot_auth__pb2.WatchTokenRevocationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -229,6 +252,33 @@ class AuthService(object):
             '/sensei.org.v1.AuthService/CreateServiceAccount',
             sensei_dot_org_dot_v1_dot_auth__pb2.CreateServiceAccountRequest.SerializeToString,
             sensei_dot_org_dot_v1_dot_auth__pb2.CreateServiceAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTokenRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sensei.org.v1.AuthService/WatchTokenRevocations',
+            sensei_dot_org_dot_v1_dot_auth__pb2.WatchTokenRevocationsRequest.SerializeToString,
+            sensei_dot_org_dot_v1_dot_auth__pb2.WatchTokenRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,15 @@ class AuthServiceStub:
     """Creates a service account (role SERVICE, no organization) and its first API key.
     Platform principals only; audited on the platform chain.
     """
+    WatchTokenRevocations: _grpc.UnaryStreamMultiCallable[_auth_pb2.WatchTokenRevocationsRequest, _auth_pb2.WatchTokenRevocationsResponse]
+    """Follows the changes that make access tokens stop counting before they expire: an
+    API key revoked, a user deleted or given another role, an organization deleted
+    (docs/architecture.md#token-freshness). The stream first replays every change after
+    `after_sequence` that can still matter, then sends each new one as it commits, and a
+    heartbeat at least every `heartbeat_interval`, so a follower knows its view is
+    current. Service principals only: the other services follow it and refuse revoked
+    tokens (UNAUTHENTICATED, reason `TOKEN_REVOKED`).
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -72,6 +81,15 @@ class AuthServiceAsyncStub(AuthServiceStub):
     CreateServiceAccount: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateServiceAccountRequest, _auth_pb2.CreateServiceAccountResponse]  # type: ignore[assignment]
     """Creates a service account (role SERVICE, no organization) and its first API key.
     Platform principals only; audited on the platform chain.
+    """
+    WatchTokenRevocations: _aio.UnaryStreamMultiCallable[_auth_pb2.WatchTokenRevocationsRequest, _auth_pb2.WatchTokenRevocationsResponse]  # type: ignore[assignment]
+    """Follows the changes that make access tokens stop counting before they expire: an
+    API key revoked, a user deleted or given another role, an organization deleted
+    (docs/architecture.md#token-freshness). The stream first replays every change after
+    `after_sequence` that can still matter, then sends each new one as it commits, and a
+    heartbeat at least every `heartbeat_interval`, so a follower knows its view is
+    current. Service principals only: the other services follow it and refuse revoked
+    tokens (UNAUTHENTICATED, reason `TOKEN_REVOKED`).
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +134,21 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_pb2.CreateServiceAccountResponse, _abc.Awaitable[_auth_pb2.CreateServiceAccountResponse]]:
         """Creates a service account (role SERVICE, no organization) and its first API key.
         Platform principals only; audited on the platform chain.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchTokenRevocations(
+        self,
+        request: _auth_pb2.WatchTokenRevocationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_auth_pb2.WatchTokenRevocationsResponse], _abc.AsyncIterator[_auth_pb2.WatchTokenRevocationsResponse]]:
+        """Follows the changes that make access tokens stop counting before they expire: an
+        API key revoked, a user deleted or given another role, an organization deleted
+        (docs/architecture.md#token-freshness). The stream first replays every change after
+        `after_sequence` that can still matter, then sends each new one as it commits, and a
+        heartbeat at least every `heartbeat_interval`, so a follower knows its view is
+        current. Service principals only: the other services follow it and refuse revoked
+        tokens (UNAUTHENTICATED, reason `TOKEN_REVOKED`).
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
