@@ -2,9 +2,9 @@
 
 Pure: no I/O. Validation collects every violation of a request before raising, so a
 caller sees all of them in one BadRequest. Role rules go beyond the interceptor's minimum
-level (DESIGN §4): nobody manages a user above their own role or grants a role above
-their own (so only an OWNER creates, promotes or demotes OWNERs), plan changes need an
-OWNER (or a service), and an organization always keeps at least one OWNER.
+level (docs/architecture.md#roles): nobody manages a user above their own role or grants a
+role above their own (so only an OWNER creates, promotes or demotes OWNERs), plan changes
+need an OWNER (or a service), and an organization always keeps at least one OWNER.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _EMAIL = re.compile(
 
 
 class Plan(StrEnum):
-    """Billing plans (DESIGN §1)."""
+    """Billing plans; what each allows: docs/architecture.md#plan-quotas."""
 
     FREE = "FREE"
     PRO = "PRO"

@@ -3,11 +3,12 @@
 One collection (`SenseiPattern` by default) with self-provided vectors in
 one named vector, HNSW over cosine distance, and two text properties, `pattern_type` (for
 filtered search) and `fingerprint` (so an operator can tell objects apart). The object uuid
-is the pattern's embedding id. Calls stay within what DESIGN §8 lists: connect (REST meta, then
-our own readiness check, REST ready; the client's init checks are off because they would also
-ask pypi.org for its latest version), collections over REST `/v1/schema`, single deletes over
-REST `/v1/objects`, batches over gRPC `BatchObjects` and `BatchDelete`, queries over gRPC
-`Search` (the first of which also proves gRPC reachable). Any failure to reach Weaviate
+is the pattern's embedding id. Calls stay within those listed in
+docs/architecture.md#weaviate-calls: connect (REST meta, then our own readiness check, REST
+ready; the client's init checks are off because they would also ask pypi.org for its latest
+version), collections over REST `/v1/schema`, single deletes over REST `/v1/objects`,
+batches over gRPC `BatchObjects` and `BatchDelete`, queries over gRPC `Search` (the first of
+which also proves gRPC reachable). Any failure to reach Weaviate
 surfaces as `shared.errors.Unavailable` (retryable), after at most `timeout_seconds`.
 """
 

@@ -33,7 +33,8 @@ from tests.harness.suite import definition_of
 
 SERVICES = list(DEFAULT_PORTS)
 DEFAULT_GRACE_SECONDS = 10.0
-# Who calls whom (DESIGN.md §2): the callee is healthy before the caller starts.
+# Who calls whom (docs/architecture.md#who-calls-whom): the callee is healthy before the caller
+# starts.
 CALLS = {"org": [], "migration": ["org"], "verification": ["org", "migration"], "pattern": ["org"]}
 GOOD_CONDITIONS = {"service_healthy", "service_completed_successfully", "service_started"}
 

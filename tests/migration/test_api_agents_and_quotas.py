@@ -1,4 +1,4 @@
-"""Agent executions, token usage and plan quotas over gRPC (DESIGN §6)."""
+"""Agent executions, token usage and plan quotas over gRPC (docs/architecture.md#plan-quotas)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ PATHS: dict[str, list[str]] = {
     "FAILED": ["START", "FAIL"],
     "CANCELLED": ["CANCEL"],
 }
-# Every legal move (DESIGN §6); every other (status, verb) pair is illegal.
+# Every legal move (docs/architecture.md#migration-lifecycle); every other (status, verb) pair
+# is illegal.
 LEGAL: dict[tuple[str, str], str] = {
     ("PENDING", "START"): "ANALYZING",
     ("ANALYZING", "ADVANCE"): "MIGRATING",

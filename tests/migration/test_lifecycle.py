@@ -1,4 +1,5 @@
-"""The migration lifecycle of DESIGN §6: transitions, timestamps and progress."""
+"""The migration lifecycle (docs/architecture.md#migration-lifecycle): transitions, timestamps
+and progress."""
 
 from __future__ import annotations
 

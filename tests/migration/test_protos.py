@@ -1,4 +1,5 @@
-"""The migration protos: they compile, and every RPC declares the access rule DESIGN §4 wants."""
+"""The migration protos: they compile, and every RPC declares its access rule
+(docs/architecture.md#access-rules)."""
 
 from __future__ import annotations
 

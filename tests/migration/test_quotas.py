@@ -1,4 +1,4 @@
-"""Plan quotas: active migrations and monthly agent tokens (DESIGN §6)."""
+"""Plan quotas: active migrations and monthly agent tokens (docs/architecture.md#plan-quotas)."""
 
 from __future__ import annotations
 

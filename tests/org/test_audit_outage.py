@@ -1,5 +1,6 @@
-"""DESIGN §5 end to end: with the org service down, audit events wait in the migration
-service's outbox; after a restart every one of them is in the audit log exactly once."""
+"""The audit outbox end to end (docs/architecture.md#outbox-and-relay): with the org service
+down, audit events wait in the migration service's outbox; after a restart every one of them
+is in the audit log exactly once."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ T = TypeVar("T")
 MAX_MESSAGE_BYTES = 256 * 1024
 STACK_ENV: dict[str, str] = {
     "SENSEI_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
-    # The plan of an organization survives an org outage (DESIGN §4: keep working).
+    # The plan of an organization survives an org outage (docs/architecture.md#who-calls-whom).
     "SENSEI_MIGRATION_PLAN_CACHE_SECONDS": "600",
     "SENSEI_PATTERN_INDEXER_POLL_SECONDS": "0.5",
     "SENSEI_PATTERN_INDEXER_MAX_BACKOFF_SECONDS": "0.3",

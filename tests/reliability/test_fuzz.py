@@ -1,6 +1,6 @@
 """Hostile input: every RPC of the nine services, fed generated requests, never fails with
-UNKNOWN or INTERNAL, and its server still answers health SERVING afterwards (DESIGN §3:
-"Never UNKNOWN or INTERNAL for anything a caller sent").
+UNKNOWN or INTERNAL, and its server still answers health SERVING afterwards
+(docs/api-conventions.md#errors: "never UNKNOWN or INTERNAL for anything a caller sends").
 
 Requests are generated from the request message descriptors (`messages.py`), seeded with
 real resource names of an organization made for the test. Each example is sent as the

@@ -1,4 +1,4 @@
-"""Credentials never leak (DESIGN §4: connection configs are encrypted at rest, redacted in
+"""Credentials never leak (docs/architecture.md#connection-configs: encrypted at rest, redacted in
 every response, readable in clear only by service principals).
 
 One run creates, reads, lists, watches, updates, captures and verifies migrations whose

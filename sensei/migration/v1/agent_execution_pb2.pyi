@@ -146,11 +146,11 @@ class AgentExecution(_message.Message):
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the execution started (DESIGN createdAt)."""
+        """Output only. When the execution started."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the execution last changed (DESIGN updatedAt)."""
+        """Output only. When the execution last changed."""
 
     @_builtins.property
     def complete_time(self) -> _timestamp_pb2.Timestamp:

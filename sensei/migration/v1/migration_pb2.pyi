@@ -136,9 +136,7 @@ class Migration(_message.Message):
     org_id: _builtins.str
     """Output only. UUID of the owning organization."""
     display_name: _builtins.str
-    """Required. Human-readable name (DESIGN's Migration.name), 1 to 200
-    characters.
-    """
+    """Required. The migration's human-readable name, 1 to 200 characters."""
     description: _builtins.str
     """Free text, at most 10000 characters."""
     status: Global___MigrationStatus.ValueType
@@ -183,23 +181,21 @@ class Migration(_message.Message):
 
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When StartMigration ran (DESIGN startedAt); unset while
-        PENDING.
-        """
+        """Output only. When StartMigration ran; unset while PENDING."""
 
     @_builtins.property
     def complete_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the migration reached COMPLETED, FAILED or CANCELLED
-        (DESIGN completedAt); unset before.
+        """Output only. When the migration reached COMPLETED, FAILED or CANCELLED;
+        unset before.
         """
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the migration was created (DESIGN createdAt)."""
+        """Output only. When the migration was created."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the migration last changed (DESIGN updatedAt)."""
+        """Output only. When the migration last changed."""
 
     def __init__(
         self,

@@ -162,7 +162,7 @@ class Schema(_message.Message):
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
-        """Output only. When the schema was stored (DESIGN createdAt)."""
+        """Output only. When the schema was stored."""
 
     def __init__(
         self,

@@ -149,7 +149,7 @@ Global___AuditEvent: _TypeAlias = AuditEvent  # noqa: Y015
 
 @_typing.final
 class AuditLog(_message.Message):
-    """A stored audit entry (DESIGN's AuditLog): the event plus its place in the hash chain."""
+    """A stored audit entry: the event plus its place in its organization's hash chain."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
