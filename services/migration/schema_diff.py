@@ -13,7 +13,8 @@ from typing import Any
 
 import rfc8785
 
-from services.migration.schema_model import canonical_definition, path_segment
+from services.migration.schema_canonical import canonical_definition
+from services.migration.schema_model import path_segment
 
 
 class DifferenceKind(StrEnum):

@@ -23,8 +23,8 @@ from services.migration.capture import capture_schema
 from services.migration.config_cipher import ConfigCipher
 from services.migration.domain import InvalidInput, SchemaType
 from services.migration.resources import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema
+from services.migration.schema_canonical import canonical_definition, fingerprint_of
 from services.migration.schema_diff import SchemaDifference, diff
-from services.migration.schema_model import canonical_definition, fingerprint_of
 from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from shared import outbox
 from shared.connection_configs import Destination, destination_of

@@ -10,6 +10,9 @@ keys cross the wire, never the table.
 
 Both sides run in a REPEATABLE READ, read-only transaction per table with fixed output settings
 (time zone, date style, float digits, bytea output) so that equal values have equal text.
+
+This module is the range and bisection logic, in no database's terms; the SQL that reads
+columns, samples boundaries and hashes ranges is PostgreSQL's, in `checksum_postgres.py`.
 """
 
 from __future__ import annotations
@@ -22,42 +25,17 @@ from typing import Any, ClassVar
 
 import asyncpg
 
-from services.verification.row_counts import (
-    ProgressCallback,
-    TableName,
-    quote_identifier,
-    tables_to_compare,
+from services.verification import checksum_postgres
+from services.verification.checksum_postgres import TablePlan
+from services.verification.checksum_ranges import (
+    Key,
+    KeyRange,
+    RangeHash,
+    primary_key,
+    ranges_between,
 )
+from services.verification.row_counts import ProgressCallback, TableName, tables_to_compare
 from services.verification.table_results import PerTableResult
-
-Key = tuple[str, ...]
-
-_SESSION_SETTINGS = (
-    "SET LOCAL TimeZone = 'UTC'",
-    "SET LOCAL DateStyle = 'ISO, YMD'",
-    "SET LOCAL IntervalStyle = 'postgres'",
-    "SET LOCAL extra_float_digits = 1",
-    "SET LOCAL bytea_output = 'hex'",
-)
-
-_COLUMNS = """
-SELECT a.attname AS name,
-       format_type(a.atttypid, NULL) AS type,
-       CASE WHEN a.attcollation = 0 THEN NULL
-            WHEN co.collname = 'default'
-                 THEN (SELECT datcollate FROM pg_database WHERE datname = current_database())
-            ELSE co.collname END AS collation,
-       coalesce(k.ord, 0) AS key_position
-FROM pg_attribute a
-LEFT JOIN pg_collation co ON co.oid = a.attcollation
-LEFT JOIN (
-    SELECT key.attnum, key.ord
-    FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS key(attnum, ord)
-    WHERE i.indrelid = $1::regclass AND i.indisprimary
-) k ON k.attnum = a.attnum
-WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum
-"""
 
 # Guards against pathological recursion; each level shrinks the larger side's row count.
 _MAX_DEPTH = 64
@@ -157,74 +135,6 @@ class ChecksumResult(PerTableResult[TableChecksum]):
     kind: ClassVar[str] = "CHECKSUM"
 
 
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    type: str  # without modifiers, so casting a bound never truncates it
-    collation: str | None
-    key_position: int
-
-
-@dataclass(frozen=True)
-class _Range:
-    """Keys k with low <= k < high; None is unbounded."""
-
-    low: Key | None
-    high: Key | None
-
-
-@dataclass(frozen=True)
-class _RangeHash:
-    rows: int
-    digest: str | None
-
-
-@dataclass(frozen=True)
-class _TablePlan:
-    """SQL fragments for one table, identical on both sides."""
-
-    table: TableName
-    key_columns: tuple[str, ...]
-    key_types: tuple[str, ...]
-    key_collations: tuple[str, ...]
-    row_hash: str
-
-    @property
-    def key_exprs(self) -> tuple[str, ...]:
-        return tuple(
-            quote_identifier(c) + collate
-            for c, collate in zip(self.key_columns, self.key_collations, strict=True)
-        )
-
-    @property
-    def order_by(self) -> str:
-        return ", ".join(self.key_exprs)
-
-    @property
-    def key_text(self) -> str:
-        return ", ".join(f"{quote_identifier(c)}::text" for c in self.key_columns)
-
-    def bound(self, key: Key, params: list[str]) -> str:
-        """A row constructor for `key`, appending its values to `params`."""
-        parts = []
-        for value, column_type, collate in zip(
-            key, self.key_types, self.key_collations, strict=True
-        ):
-            params.append(value)
-            parts.append(f"${len(params)}::text::{column_type}{collate}")
-        return f"({', '.join(parts)})" if len(parts) > 1 else parts[0]
-
-    def where(self, key_range: _Range, params: list[str]) -> str:
-        """WHERE condition selecting `key_range`, appending parameters to `params`."""
-        key = f"({self.order_by})" if len(self.key_exprs) > 1 else self.key_exprs[0]
-        conditions = []
-        if key_range.low is not None:
-            conditions.append(f"{key} >= {self.bound(key_range.low, params)}")
-        if key_range.high is not None:
-            conditions.append(f"{key} < {self.bound(key_range.high, params)}")
-        return " AND ".join(conditions) or "TRUE"
-
-
 @dataclass
 class _Findings:
     """Mutable accumulator of one table's differences while bisecting."""
@@ -246,94 +156,6 @@ class _Findings:
             bucket.append(key)
 
 
-async def _columns(connection: asyncpg.Connection, table: TableName) -> list[_Column]:
-    rows = await connection.fetch(_COLUMNS, table.sql)
-    return [_Column(r["name"], r["type"], r["collation"], r["key_position"]) for r in rows]
-
-
-def _primary_key(columns: Sequence[_Column]) -> list[_Column]:
-    return sorted((c for c in columns if c.key_position), key=lambda c: c.key_position)
-
-
-def _plan(
-    table: TableName, source_columns: list[_Column], target_columns: list[_Column]
-) -> _TablePlan:
-    target_by_name = {c.name: c for c in target_columns}
-    key = _primary_key(source_columns)
-    # Different collations order text differently; "C" keeps both sides' ranges identical.
-    collations = tuple(
-        ' COLLATE "C"'
-        if c.collation is not None and c.collation != target_by_name[c.name].collation
-        else ""
-        for c in key
-    )
-    common = [c.name for c in source_columns if c.name in target_by_name]
-    row = ", ".join(quote_identifier(name) for name in common)
-    return _TablePlan(
-        table=table,
-        key_columns=tuple(c.name for c in key),
-        key_types=tuple(c.type for c in key),
-        key_collations=collations,
-        row_hash=f"md5(ROW({row})::text)",
-    )
-
-
-async def _sample_boundaries(
-    connection: asyncpg.Connection, plan: _TablePlan, key_range: _Range, step: int
-) -> list[Key]:
-    """Every `step`-th key of `key_range` in key order (the first key excluded)."""
-    params: list[Any] = []
-    where = plan.where(key_range, params)
-    params.append(step)
-    aliases = [f"k{i}" for i in range(len(plan.key_columns))]
-    key_text = ", ".join(
-        f"{quote_identifier(column)}::text AS {alias}"
-        for column, alias in zip(plan.key_columns, aliases, strict=True)
-    )
-    rows = await connection.fetch(
-        f"SELECT {', '.join(aliases)} FROM ("
-        f" SELECT {key_text}, row_number() OVER (ORDER BY {plan.order_by}) AS rn"
-        f" FROM {plan.table.sql} WHERE {where}) AS numbered"
-        f" WHERE rn % ${len(params)} = 1 AND rn > 1 ORDER BY rn",
-        *params,
-    )
-    return [tuple(row) for row in rows]
-
-
-def _ranges_between(key_range: _Range, boundaries: Sequence[Key]) -> list[_Range]:
-    edges: list[Key | None] = [key_range.low, *boundaries, key_range.high]
-    return [_Range(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
-
-
-async def _hash_ranges(
-    connection: asyncpg.Connection, plan: _TablePlan, ranges: Sequence[_Range], per_query: int
-) -> list[_RangeHash]:
-    hashes: list[_RangeHash] = []
-    for start in range(0, len(ranges), per_query):
-        params: list[str] = []
-        selects = [
-            f"SELECT {index} AS i, count(*) AS n,"
-            f" md5(string_agg({plan.row_hash}, '' ORDER BY {plan.order_by})) AS h"
-            f" FROM {plan.table.sql} WHERE {plan.where(key_range, params)}"
-            for index, key_range in enumerate(ranges[start : start + per_query])
-        ]
-        rows = await connection.fetch(" UNION ALL ".join(selects) + " ORDER BY i", *params)
-        hashes.extend(_RangeHash(row["n"], row["h"]) for row in rows)
-    return hashes
-
-
-async def _row_hashes(
-    connection: asyncpg.Connection, plan: _TablePlan, key_range: _Range
-) -> dict[Key, str]:
-    params: list[str] = []
-    rows = await connection.fetch(
-        f"SELECT {plan.row_hash} AS h, {plan.key_text} FROM {plan.table.sql}"
-        f" WHERE {plan.where(key_range, params)}",
-        *params,
-    )
-    return {tuple(row[1:]): row["h"] for row in rows}
-
-
 @dataclass(frozen=True)
 class _Sides:
     source: asyncpg.Connection
@@ -342,20 +164,20 @@ class _Sides:
 
 
 async def _hash_both(
-    sides: _Sides, plan: _TablePlan, ranges: Sequence[_Range]
-) -> tuple[list[_RangeHash], list[_RangeHash]]:
+    sides: _Sides, plan: TablePlan, ranges: Sequence[KeyRange]
+) -> tuple[list[RangeHash], list[RangeHash]]:
     per_query = sides.options.ranges_per_query
     source, target = await asyncio.gather(
-        _hash_ranges(sides.source, plan, ranges, per_query),
-        _hash_ranges(sides.target, plan, ranges, per_query),
+        checksum_postgres.hash_ranges(sides.source, plan, ranges, per_query),
+        checksum_postgres.hash_ranges(sides.target, plan, ranges, per_query),
     )
     return source, target
 
 
 async def _bisect(
     sides: _Sides,
-    plan: _TablePlan,
-    key_range: _Range,
+    plan: TablePlan,
+    key_range: KeyRange,
     counts: tuple[int, int],
     findings: _Findings,
     *,
@@ -368,8 +190,8 @@ async def _bisect(
     options = sides.options
     if max(source_rows, target_rows) <= options.leaf_rows or depth >= _MAX_DEPTH:
         source, target = await asyncio.gather(
-            _row_hashes(sides.source, plan, key_range),
-            _row_hashes(sides.target, plan, key_range),
+            checksum_postgres.row_hashes(sides.source, plan, key_range),
+            checksum_postgres.row_hashes(sides.target, plan, key_range),
         )
         for key in sorted(source.keys() - target.keys()):
             findings.add(findings.missing, key)
@@ -380,8 +202,8 @@ async def _bisect(
         return
     larger = sides.source if source_rows >= target_rows else sides.target
     step = -(-max(source_rows, target_rows) // options.fan_out)
-    boundaries = await _sample_boundaries(larger, plan, key_range, step)
-    sub_ranges = _ranges_between(key_range, boundaries)
+    boundaries = await checksum_postgres.sample_boundaries(larger, plan, key_range, step)
+    sub_ranges = ranges_between(key_range, boundaries)
     source_hashes, target_hashes = await _hash_both(sides, plan, sub_ranges)
     for sub_range, ours, theirs in zip(sub_ranges, source_hashes, target_hashes, strict=True):
         if ours != theirs:
@@ -390,33 +212,22 @@ async def _bisect(
             )
 
 
-async def _multiset_hash(
-    connection: asyncpg.Connection, table: TableName, columns: Sequence[str]
-) -> tuple[int, str | None]:
-    row = ", ".join(quote_identifier(name) for name in columns)
-    record = await connection.fetchrow(
-        f"SELECT count(*) AS n, md5(string_agg(h, '' ORDER BY h)) AS h"
-        f" FROM (SELECT md5(ROW({row})::text) AS h FROM {table.sql}) AS hashed"
-    )
-    assert record is not None  # an aggregate always returns one row
-    return record["n"], record["h"]
-
-
 async def _compare_table(sides: _Sides, table: TableName) -> TableChecksum:
     source_columns, target_columns = await asyncio.gather(
-        _columns(sides.source, table), _columns(sides.target, table)
+        checksum_postgres.table_columns(sides.source, table),
+        checksum_postgres.table_columns(sides.target, table),
     )
     source_names = [c.name for c in source_columns]
     target_names = [c.name for c in target_columns]
     only_source = tuple(n for n in source_names if n not in target_names)
     only_target = tuple(n for n in target_names if n not in source_names)
-    source_key = tuple(c.name for c in _primary_key(source_columns))
-    target_key = tuple(c.name for c in _primary_key(target_columns))
+    source_key = tuple(c.name for c in primary_key(source_columns))
+    target_key = tuple(c.name for c in primary_key(target_columns))
     if not source_key or not target_key:
         common = [n for n in source_names if n in target_names]
         (source_rows, source_hash), (target_rows, target_hash) = await asyncio.gather(
-            _multiset_hash(sides.source, table, common),
-            _multiset_hash(sides.target, table, common),
+            checksum_postgres.multiset_hash(sides.source, table, common),
+            checksum_postgres.multiset_hash(sides.target, table, common),
         )
         missing_on = " and ".join(
             side for side, key in (("source", source_key), ("target", target_key)) if not key
@@ -442,10 +253,12 @@ async def _compare_table(sides: _Sides, table: TableName) -> TableChecksum:
             detail=f"primary key ({', '.join(source_key)}) on the source,"
             f" ({', '.join(target_key)}) on the target",
         )
-    plan = _plan(table, source_columns, target_columns)
-    whole = _Range(None, None)
-    boundaries = await _sample_boundaries(sides.source, plan, whole, sides.options.range_rows)
-    ranges = _ranges_between(whole, boundaries)
+    plan = checksum_postgres.table_plan(table, source_columns, target_columns)
+    whole = KeyRange(None, None)
+    boundaries = await checksum_postgres.sample_boundaries(
+        sides.source, plan, whole, sides.options.range_rows
+    )
+    ranges = ranges_between(whole, boundaries)
     source_hashes, target_hashes = await _hash_both(sides, plan, ranges)
     findings = _Findings(limit=sides.options.max_keys)
     mismatched = 0
@@ -487,12 +300,7 @@ async def compare_table(
     The connections must not be inside a transaction.
     """
     sides = _Sides(source, target, options or ChecksumOptions())
-    async with (
-        source.transaction(isolation="repeatable_read", readonly=True),
-        target.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        for setting in _SESSION_SETTINGS:
-            await asyncio.gather(source.execute(setting), target.execute(setting))
+    async with checksum_postgres.read_snapshots(source, target):
         return await _compare_table(sides, table)
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from sensei.verification.v1 import verification_pb2_grpc
 from services.verification import store
-from services.verification.certificates import Keyring
 from services.verification.checks import CheckRunner
 from services.verification.domain import JobPolicy
 from services.verification.feed import ChangeFeed
+from services.verification.keyring import Keyring
 from services.verification.migration_client import MigrationClient
 from services.verification.servicer import VerificationServicer
 from services.verification.signing import SigningKeys

@@ -9,11 +9,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
-from services.verification.certificates import (
-    SigningKeyRecord,
-    VerificationOutcome,
-    parse_envelope,
-)
+from services.verification.certificates import VerificationOutcome
 from services.verification.domain import (
     Certificate,
     Verification,
@@ -21,6 +17,8 @@ from services.verification.domain import (
     VerificationType,
     signing_key_name,
 )
+from services.verification.envelope import parse_envelope
+from services.verification.keyring import SigningKeyRecord
 from services.verification.signing import Revocation, Rotation, SigningKeys
 from services.verification.verifications import Verifications
 from shared import protoconv

@@ -20,14 +20,9 @@ from google.protobuf.message import Message
 
 from services.verification import store
 from services.verification.certificates import (
-    CertificateClaims,
     IssuedCertificate,
-    Keyring,
-    SigningKeyRecord,
-    SigningKeyStatus,
     VerificationOutcome,
     issue_certificate,
-    jwks_of,
     verify_envelope,
 )
 from services.verification.domain import (
@@ -37,6 +32,8 @@ from services.verification.domain import (
     parse_signing_key_name,
     signing_key_name,
 )
+from services.verification.envelope import CertificateClaims
+from services.verification.keyring import Keyring, SigningKeyRecord, SigningKeyStatus, jwks_of
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection

@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 
-from services.verification.certificates import SigningKeyRecord, SigningKeyStatus
 from services.verification.domain import (
     Certificate,
     Lease,
@@ -23,6 +22,7 @@ from services.verification.domain import (
     VerificationStatus,
     VerificationType,
 )
+from services.verification.keyring import SigningKeyRecord, SigningKeyStatus
 from shared.db import Connection
 
 CHANGES_CHANNEL = "sensei_verification_changes"

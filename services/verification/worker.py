@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 import asyncpg
 
 from services.verification import store
-from services.verification.certificates import CertificateClaims, SchemaSubject
 from services.verification.checks import CheckOutcome, CheckRunner
 from services.verification.domain import (
     Certificate,
@@ -38,6 +37,7 @@ from services.verification.domain import (
     new_id,
     status_of_score,
 )
+from services.verification.envelope import CertificateClaims, SchemaSubject
 from services.verification.feed import ChangeFeed
 from services.verification.row_counts import ProgressCallback
 from services.verification.signing import SigningKeys

@@ -12,7 +12,7 @@ import grpc
 from google.protobuf import json_format
 
 from sensei.migration.v1 import schema_pb2
-from services.migration.schema_model import fingerprint_of
+from services.migration.schema_canonical import fingerprint_of
 from tests.harness import Identity, bad_request_fields, error_info
 from tests.migration.conftest import Api, rpc_error, struct
 

@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 
 from services.migration.capture import capture_schema
+from services.migration.schema_canonical import fingerprint_of
+from services.migration.schema_checks import definition_violations
 from services.migration.schema_diff import diff
-from services.migration.schema_model import definition_violations, fingerprint_of
 
 MakeDatabase = Callable[..., Awaitable[str]]
 

@@ -11,19 +11,15 @@ import pytest
 import rfc8785
 
 from services.migration.domain import InvalidInput
+from services.migration.schema_canonical import canonical_definition, fingerprint_of
+from services.migration.schema_checks import definition_violations, require_valid_definition
 from services.migration.schema_diff import (
     DifferenceKind,
     SchemaDifference,
     SchemaObjectType,
     diff,
 )
-from services.migration.schema_model import (
-    canonical_definition,
-    definition_violations,
-    fingerprint_of,
-    normalize_type,
-    require_valid_definition,
-)
+from services.migration.schema_model import normalize_type
 
 Definition = dict[str, Any]
 

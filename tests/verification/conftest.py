@@ -15,12 +15,8 @@ import pytest
 
 from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
-from services.verification.certificates import (
-    CertificateClaims,
-    Keyring,
-    SchemaSubject,
-    SigningKeyRecord,
-)
+from services.verification.envelope import CertificateClaims, SchemaSubject
+from services.verification.keyring import Keyring, SigningKeyRecord
 from shared import protoconv
 from tests.harness import Identity, Suite
 

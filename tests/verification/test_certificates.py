@@ -14,19 +14,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.verification.certificates import (
-    PAYLOAD_TYPE,
-    CertificateClaims,
     CertificateValidity,
+    issue_certificate,
+    sign_statement,
+    verify_envelope,
+)
+from services.verification.envelope import PAYLOAD_TYPE, CertificateClaims, canonical_digest, pae
+from services.verification.keyring import (
     Keyring,
     SigningKeyRecord,
     SigningKeyStatus,
-    canonical_digest,
-    issue_certificate,
     jwks_of,
     key_id_of,
-    pae,
-    sign_statement,
-    verify_envelope,
 )
 
 LATER = datetime(2025, 6, 1, tzinfo=UTC)

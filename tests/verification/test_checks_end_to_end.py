@@ -14,7 +14,7 @@ from google.protobuf import json_format
 
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
 from services.verification import offline
-from services.verification.certificates import canonical_digest
+from services.verification.envelope import canonical_digest
 from shared import config as config_module
 from shared.server import start
 from tests.harness.suite import definition_of

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.verification.certificates import (
-    CertificateClaims,
-    Keyring,
-    SigningKeyRecord,
-    issue_certificate,
-    jwks_of,
-)
+from services.verification.certificates import issue_certificate
+from services.verification.envelope import CertificateClaims
+from services.verification.keyring import Keyring, SigningKeyRecord, jwks_of
 from services.verification.offline import main
 
 
