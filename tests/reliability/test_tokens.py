@@ -208,10 +208,9 @@ async def test_a_revoked_api_key_gets_no_token_and_so_no_access_anywhere(stack: 
         await auth.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=key.secret))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error_info(caught.value).reason == "API_KEY_REVOKED"
-    # Access tokens are verified locally by every service, so a token exchanged before the
-    # revocation lives out its short lifetime (RELIABILITY.md, "Known limits"): at most 15 min.
+    # The token exchanged before the revocation names its key, so it stops counting too
+    # (tests/e2e/test_token_freshness.py follows it across the services).
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert claims["exp"] - claims["iat"] <= 15 * 60
     assert claims["akid"] == key.api_key.id
 
 

@@ -34,7 +34,7 @@ class _LevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Level.ValueType
     LEVEL_MEMBER: _Level.ValueType  # 3
     """Creates and runs migrations, schemas, agent executions, verifications."""
     LEVEL_ADMIN: _Level.ValueType  # 4
-    """Manages users, API keys, settings, signing keys."""
+    """Manages users, API keys and settings."""
     LEVEL_OWNER: _Level.ValueType  # 5
     """Changes the plan and deletes the organization."""
     LEVEL_SERVICE: _Level.ValueType  # 6
@@ -60,7 +60,7 @@ LEVEL_VIEWER: Level.ValueType  # 2
 LEVEL_MEMBER: Level.ValueType  # 3
 """Creates and runs migrations, schemas, agent executions, verifications."""
 LEVEL_ADMIN: Level.ValueType  # 4
-"""Manages users, API keys, settings, signing keys."""
+"""Manages users, API keys and settings."""
 LEVEL_OWNER: Level.ValueType  # 5
 """Changes the plan and deletes the organization."""
 LEVEL_SERVICE: Level.ValueType  # 6

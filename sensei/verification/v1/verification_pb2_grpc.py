@@ -35,8 +35,9 @@ class VerificationServiceStub(object):
     Certificate signing keys are platform-wide (not owned by any organization).
     Their public halves are public: ListSigningKeys and VerifyCertificate need no
     credentials, so third parties can check certificates. Rotating and revoking
-    them needs an ADMIN of any organization or a service principal; these RPCs
-    are not org-scoped because the keys belong to no organization.
+    them is for platform principals only (service accounts and the platform
+    operator, LEVEL_PLATFORM): no tenant role reaches them, since every
+    organization's certificates depend on them.
     """
 
     def __init__(self, channel):
@@ -102,8 +103,9 @@ class VerificationServiceServicer(object):
     Certificate signing keys are platform-wide (not owned by any organization).
     Their public halves are public: ListSigningKeys and VerifyCertificate need no
     credentials, so third parties can check certificates. Rotating and revoking
-    them needs an ADMIN of any organization or a service principal; these RPCs
-    are not org-scoped because the keys belong to no organization.
+    them is for platform principals only (service accounts and the platform
+    operator, LEVEL_PLATFORM): no tenant role reaches them, since every
+    organization's certificates depend on them.
     """
 
     def CreateVerification(self, request, context):
@@ -249,8 +251,9 @@ class VerificationService(object):
     Certificate signing keys are platform-wide (not owned by any organization).
     Their public halves are public: ListSigningKeys and VerifyCertificate need no
     credentials, so third parties can check certificates. Rotating and revoking
-    them needs an ADMIN of any organization or a service principal; these RPCs
-    are not org-scoped because the keys belong to no organization.
+    them is for platform principals only (service accounts and the platform
+    operator, LEVEL_PLATFORM): no tenant role reaches them, since every
+    organization's certificates depend on them.
     """
 
     @staticmethod

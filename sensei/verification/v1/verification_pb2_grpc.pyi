@@ -36,8 +36,9 @@ class VerificationServiceStub:
     Certificate signing keys are platform-wide (not owned by any organization).
     Their public halves are public: ListSigningKeys and VerifyCertificate need no
     credentials, so third parties can check certificates. Rotating and revoking
-    them needs an ADMIN of any organization or a service principal; these RPCs
-    are not org-scoped because the keys belong to no organization.
+    them is for platform principals only (service accounts and the platform
+    operator, LEVEL_PLATFORM): no tenant role reaches them, since every
+    organization's certificates depend on them.
     """
 
     @_typing.overload
@@ -96,8 +97,9 @@ class VerificationServiceAsyncStub(VerificationServiceStub):
     Certificate signing keys are platform-wide (not owned by any organization).
     Their public halves are public: ListSigningKeys and VerifyCertificate need no
     credentials, so third parties can check certificates. Rotating and revoking
-    them needs an ADMIN of any organization or a service principal; these RPCs
-    are not org-scoped because the keys belong to no organization.
+    them is for platform principals only (service accounts and the platform
+    operator, LEVEL_PLATFORM): no tenant role reaches them, since every
+    organization's certificates depend on them.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -152,8 +154,9 @@ class VerificationServiceServicer(metaclass=_abc_1.ABCMeta):
     Certificate signing keys are platform-wide (not owned by any organization).
     Their public halves are public: ListSigningKeys and VerifyCertificate need no
     credentials, so third parties can check certificates. Rotating and revoking
-    them needs an ADMIN of any organization or a service principal; these RPCs
-    are not org-scoped because the keys belong to no organization.
+    them is for platform principals only (service accounts and the platform
+    operator, LEVEL_PLATFORM): no tenant role reaches them, since every
+    organization's certificates depend on them.
     """
 
     @_abc_1.abstractmethod
