@@ -21,11 +21,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import asyncpg
 import grpc
 from grpc_status import rpc_status
 
 from shared.auth import AccessControl
+from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS
 from shared.errors import (
     Aborted,
     DomainError,
@@ -43,22 +43,6 @@ REQUEST_ID_HEADER = "x-request-id"
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("sensei_request_id", default="")
 
-# Failures of the database connection itself: the caller may retry.
-_UNAVAILABLE_DB_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    # A pooled connection caught mid-protocol by a server restart.
-    asyncpg.InternalClientError,
-)
-_ABORTED_DB_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-)
 _RETRYABLE_RPC_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 # What a failed call is aborted with: code, details, trailing metadata.
@@ -239,9 +223,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 def _as_domain_error(exc: BaseException) -> DomainError | None:
     if isinstance(exc, DomainError):
         return exc
-    if isinstance(exc, _ABORTED_DB_ERRORS):
+    if isinstance(exc, CONFLICT_DB_ERRORS):
         return Aborted("a concurrent change conflicted; retry", reason="CONCURRENT_CHANGE")
-    if isinstance(exc, _UNAVAILABLE_DB_ERRORS):
+    if isinstance(exc, TRANSIENT_DB_ERRORS):
         return Unavailable("the database is unavailable; retry", reason="DATABASE_UNAVAILABLE")
     if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in _RETRYABLE_RPC_CODES:
         return Unavailable(

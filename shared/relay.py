@@ -25,7 +25,7 @@ import grpc
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
 from shared import client, protoconv
 from shared.auth import ServiceCredentials
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import DomainError, InvalidArgument
 from shared.outbox import NOTIFY_CHANNEL
 
@@ -119,14 +119,7 @@ class OutboxRelay:
                 try:
                     sent = await self.relay_once()
                     backoff = 0.05
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    asyncpg.InternalClientError,  # pooled connection caught by a restart
-                    grpc.aio.AioRpcError,
-                    DomainError,
-                ) as exc:
+                except (*DATABASE_ERRORS, grpc.aio.AioRpcError, DomainError) as exc:
                     log.warning("audit relay: delivery failed, retrying in %.2fs: %s", backoff, exc)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
@@ -217,12 +210,7 @@ class OutboxRelay:
         try:
             listener: asyncpg.Connection = await asyncpg.connect(self._dsn)
             await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-        except (
-            OSError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-        ):
+        except DATABASE_ERRORS:
             return None
         return listener
 

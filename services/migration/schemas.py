@@ -28,7 +28,7 @@ from services.migration.schema_model import canonical_definition, fingerprint_of
 from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from shared import outbox
 from shared.connection_configs import Destination, destination_of
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import (
     FailedPrecondition,
@@ -47,8 +47,6 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 CAPTURE_STATEMENT_TIMEOUT_MS = 60_000
 MAX_CAPTURE_SCHEMAS = 100
 
-# What a capture on an open connection can raise (the server's text never reaches callers).
-_CAPTURE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 log = logging.getLogger(__name__)
 
 
@@ -288,7 +286,7 @@ async def _capture(
     try:
         definition = await capture_schema(conn, list(namespaces) or None)
         version = conn.get_server_version()
-    except _CAPTURE_ERRORS as exc:
+    except DATABASE_ERRORS as exc:
         log.warning(
             "capturing the %s database %s failed: %s: %s",
             side,

@@ -21,6 +21,7 @@ from datetime import timedelta
 import asyncpg
 
 from services.migration import store
+from shared.db import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,7 @@ class ChangeHub:
                 try:
                     await self._connect()
                     break
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    asyncpg.InternalClientError,
-                ) as exc:
+                except DATABASE_ERRORS as exc:
                     log.warning("change listener: reconnect failed (%s), retrying", exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
@@ -128,11 +124,6 @@ async def prune_changes_forever(pool: asyncpg.Pool) -> None:
             async with pool.acquire() as conn:
                 now = await store.transaction_time(conn)
                 await store.prune_changes(conn, now - CHANGE_RETENTION)
-        except (
-            OSError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-        ) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("pruning migration changes failed: %s", exc)
         await asyncio.sleep(PRUNE_EVERY_SECONDS)

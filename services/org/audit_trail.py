@@ -38,7 +38,7 @@ from services.org.audit_verification import Anchor, ChainReport, ChainWalk
 from services.org.tenancy import ORG_PATTERN, Page, parsed
 from services.org.tokens import TokenSigner
 from shared import names
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import Aborted, FieldViolation, InvalidArgument, NotFound
 from shared.pagination import PageTokens, page_size
 
@@ -177,7 +177,7 @@ class AuditTrail:
             await asyncio.sleep(every_seconds)
             try:
                 await self.checkpoint_grown_chains()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("audit checkpoints failed, retrying later: %s", exc)
 
     async def latest_checkpoint(self, parent: str) -> Checkpoint:

@@ -29,7 +29,7 @@ from services.pattern.index import (
     VectorIndex,
 )
 from services.pattern.store import IndexWork
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,7 @@ log = logging.getLogger(__name__)
 # What a failed pass may raise besides bugs: the index or the database being unreachable,
 # a refused write, or an index of another dimension (until ReindexPatterns resets it).
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # a pooled connection caught by a server restart
+    *DATABASE_ERRORS,
     DomainError,
     IndexWriteFailed,
     IndexDimensionMismatch,
@@ -220,7 +217,7 @@ class Indexer:
         try:
             listener: asyncpg.Connection = await asyncpg.connect(self._dsn)
             await listener.add_listener(store.INDEX_CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_ERRORS:
             return None
         return listener
 
@@ -234,5 +231,5 @@ async def _unlock(conn: Connection) -> None:
     # After a cancelled or failed query the connection may refuse even this, and the
     # original error (or the cancellation) must win; the pool resets the connection on
     # release, which drops session locks too.
-    with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+    with contextlib.suppress(*DATABASE_ERRORS):
         await store.unlock_indexer(conn)

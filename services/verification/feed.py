@@ -19,6 +19,7 @@ from typing import Any, Final
 import asyncpg
 
 from services.verification.store import CHANGES_CHANNEL, JOBS_CHANNEL
+from shared.db import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,7 @@ class ChangeFeed:
                 try:
                     await self._connect()
                     break
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    asyncpg.InternalClientError,
-                ) as exc:
+                except DATABASE_ERRORS as exc:
                     log.warning("verification change feed: reconnect failed: %s", exc)
                     await asyncio.sleep(self._reconnect_seconds)
             for subscribers in self._subscribers.values():

@@ -42,7 +42,7 @@ from services.verification.feed import ChangeFeed
 from services.verification.row_counts import ProgressCallback
 from services.verification.signing import SigningKeys
 from shared import outbox
-from shared.db import Connection
+from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS, Connection
 from shared.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -53,11 +53,8 @@ T = TypeVar("T")
 
 # Failures of this service's own database: transient, the job is retried.
 _OWN_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
+    *TRANSIENT_DB_ERRORS,
+    *CONFLICT_DB_ERRORS,
 )
 
 
