@@ -12,19 +12,18 @@ DEBUG level, to the log, with the request id of the call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 from grpc_status import rpc_status
 
 from shared.auth import AccessControl
+from shared.context import begin_call, current_request_id
 from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS
 from shared.errors import (
     Aborted,
@@ -37,34 +36,17 @@ from shared.errors import (
 from shared.metrics import SERVER_STREAM, UNARY, RpcMetrics
 from shared.requests import check_request, tolerant_deserializer
 
+# current_request_id: shared/client.py imports it from here.
+__all__ = ["REQUEST_ID_HEADER", "ServiceInterceptor", "current_request_id"]
+
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
-
-_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("sensei_request_id", default="")
 
 _RETRYABLE_RPC_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 # What a failed call is aborted with: code, details, trailing metadata.
 _Abort = tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]
-
-
-def current_request_id() -> str:
-    """The id of the request being served (from `x-request-id` or generated)."""
-    return _request_id.get()
-
-
-@contextlib.contextmanager
-def request_id_scope(request_id: str) -> Iterator[None]:
-    """Runs a block as part of request `request_id`: its logs and outgoing calls carry it.
-
-    For background work (job workers, relays) that wants one id per unit of work.
-    """
-    token = _request_id.set(request_id)
-    try:
-        yield
-    finally:
-        _request_id.reset(token)
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -147,7 +129,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             for key, value in (context.invocation_metadata() or ())
             if isinstance(value, str)
         }
-        _request_id.set(metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
+        begin_call(method, metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
         # Before access control: its org check reads the request, which must be sound.
         check_request(request)
         await self._access.authorize(method, request, metadata, _peer_ip(context.peer()))
