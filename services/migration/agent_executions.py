@@ -22,10 +22,11 @@ from services.migration.resources import (
     AgentCompletion,
     AgentExecution,
 )
-from services.migration.unit_of_work import Page, Replay, create_once, page_of
+from services.migration.unit_of_work import Page, page_of
 from shared import outbox
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
+from shared.idempotency import create_once
 from shared.names import parse_name
 from shared.pagination import PageTokens, page_size
 
@@ -48,7 +49,8 @@ class AgentExecutions:
         *,
         agent_type: AgentType | None,
         agent_input: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[AgentExecution], ResponseT],
     ) -> ResponseT:
         """StartAgentExecution: the migration must be active and tokens left this month."""
@@ -84,7 +86,7 @@ class AgentExecutions:
             )
             return respond(execution)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def complete(self, completion: AgentCompletion) -> AgentExecution:
         """CompleteAgentExecution: only RUNNING executions; duration measured when not sent."""

@@ -42,12 +42,13 @@ from services.migration.resources import (
     MonthlyUsage,
     Usage,
 )
-from services.migration.unit_of_work import Page, Replay, create_once, page_of
+from services.migration.unit_of_work import Page, page_of
 from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
+from shared.idempotency import create_once
 from shared.names import parse_name
 from shared.pagination import PageTokens, page_size
 
@@ -79,7 +80,9 @@ class Migrations:
         self,
         parent: str,
         values: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        *,
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Migration], ResponseT],
         violations: list[FieldViolation],
     ) -> ResponseT:
@@ -108,7 +111,7 @@ class Migrations:
             )
             return respond(migration)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get(self, name: str) -> Migration:
         """GetMigration."""

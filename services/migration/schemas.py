@@ -25,7 +25,7 @@ from services.migration.domain import InvalidInput, SchemaType
 from services.migration.resources import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema
 from services.migration.schema_diff import SchemaDifference, diff
 from services.migration.schema_model import canonical_definition, fingerprint_of
-from services.migration.unit_of_work import Page, Replay, create_once, page_of
+from services.migration.unit_of_work import Page, page_of
 from shared import outbox
 from shared.connection_configs import Destination, destination_of
 from shared.db import DATABASE_ERRORS, Connection
@@ -37,6 +37,7 @@ from shared.errors import (
     NotFound,
     PermissionDenied,
 )
+from shared.idempotency import create_once
 from shared.names import parse_name
 from shared.pagination import PageTokens, page_size
 
@@ -72,7 +73,8 @@ class Schemas:
         schema_type: SchemaType | None,
         definition: Mapping[str, Any],
         metadata: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Schema], ResponseT],
     ) -> ResponseT:
         """CreateSchema: validated, stored in canonical form with its fingerprint."""
@@ -100,7 +102,7 @@ class Schemas:
             await self._audit(conn, "schema.create", schema)
             return respond(schema)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def capture(
         self,
@@ -109,7 +111,8 @@ class Schemas:
         schema_type: SchemaType | None,
         namespaces: Sequence[str],
         metadata: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Schema], ResponseT],
     ) -> ResponseT:
         """CaptureSchema: introspects the live database and stores the result."""
@@ -167,7 +170,7 @@ class Schemas:
             await self._audit(conn, "schema.capture", schema)
             return respond(schema)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get(self, name: str) -> Schema:
         """GetSchema."""

@@ -8,7 +8,7 @@ writes nothing. The servicer maps protos in and out; this layer never sees grpc.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -33,7 +33,7 @@ from shared import names, outbox
 from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
-from shared.idempotency import run_once
+from shared.idempotency import create_once
 from shared.outbox import PLATFORM_ORG_ID
 from shared.pagination import PageTokens, page_size
 
@@ -43,15 +43,6 @@ T = TypeVar("T")
 ORG_PATTERN = "organizations/{org}"
 USER_PATTERN = "organizations/{org}/users/{user}"
 API_KEY_PATTERN = "organizations/{org}/apiKeys/{api_key}"
-
-
-@dataclass(frozen=True)
-class Replay(Generic[ResponseT]):
-    """What request-id idempotency needs of a Create: the request and its response type."""
-
-    method: str
-    request: Message
-    response_type: type[ResponseT]
 
 
 @dataclass(frozen=True)
@@ -101,7 +92,8 @@ class Tenancy:
     async def create_organization(
         self,
         draft: OrganizationDraft,
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Organization], ResponseT],
         extra: list[FieldViolation],
     ) -> ResponseT:
@@ -123,7 +115,7 @@ class Tenancy:
                 )
             return respond(org)
 
-        return await self._create_once(replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get_organization(self, name: str) -> Organization:
         """GetOrganization."""
@@ -212,7 +204,8 @@ class Tenancy:
         self,
         parent: str,
         draft: UserDraft,
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[User], ResponseT],
     ) -> ResponseT:
         """CreateUser: nobody grants a role above their own."""
@@ -233,7 +226,7 @@ class Tenancy:
             )
             return respond(user)
 
-        return await self._create_once(replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get_user(self, name: str) -> User:
         """GetUser."""
@@ -306,7 +299,8 @@ class Tenancy:
         self,
         parent: str,
         draft: ApiKeyDraft,
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[CreatedApiKey], ResponseT],
     ) -> ResponseT:
         """CreateApiKey. The stored (replayable) response never holds the secret."""
@@ -342,7 +336,7 @@ class Tenancy:
             fresh.append(secret)
             return respond(CreatedApiKey(key, None))
 
-        response = await self._create_once(replay, create)
+        response = await create_once(self._pool, request, response_type, create)
         if fresh:
             # Only the first call sees the secret; it was never part of the stored response.
             setattr(response, "secret", fresh[0].secret)  # noqa: B010
@@ -407,22 +401,6 @@ class Tenancy:
         return revoked
 
     # --- helpers -----------------------------------------------------------------------
-
-    async def _create_once(
-        self,
-        replay: Replay[ResponseT],
-        create: Callable[[Connection], Awaitable[ResponseT]],
-    ) -> ResponseT:
-        actor = current_principal()
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await run_once(
-                conn,
-                caller=actor.subject,
-                method=replay.method,
-                request=replay.request,
-                response_type=replay.response_type,
-                create=lambda: create(conn),
-            )
 
     @staticmethod
     async def _require_organization(conn: Connection, org_id: str, name: str) -> None:

@@ -41,7 +41,7 @@ from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import NotFound, Unavailable
-from shared.idempotency import run_once
+from shared.idempotency import create_once
 from shared.pagination import PageTokens, page_size
 
 log = logging.getLogger(__name__)
@@ -175,27 +175,18 @@ class SigningKeys:
         respond: Callable[[Rotation], ResponseT],
     ) -> ResponseT:
         """RotateSigningKey: a new active key; the old one retires. Idempotent by request_id."""
-        principal = current_principal()
-        async with self._pool.acquire() as conn, conn.transaction():
 
-            async def create() -> ResponseT:
-                rotation = await self._rotate(conn)
-                await _audit(
-                    conn,
-                    action="signing_key.rotate",
-                    key_id=rotation.active.key_id,
-                    details={"retired_key_id": rotation.retired.key_id if rotation.retired else ""},
-                )
-                return respond(rotation)
-
-            return await run_once(
+        async def create(conn: Connection) -> ResponseT:
+            rotation = await self._rotate(conn)
+            await _audit(
                 conn,
-                caller=principal.subject,
-                method="RotateSigningKey",
-                request=request,
-                response_type=response_type,
-                create=create,
+                action="signing_key.rotate",
+                key_id=rotation.active.key_id,
+                details={"retired_key_id": rotation.retired.key_id if rotation.retired else ""},
             )
+            return respond(rotation)
+
+        return await create_once(self._pool, request, response_type, create)
 
     async def revoke(self, name: str, reason: str) -> Revocation:
         """RevokeSigningKey: its certificates fail from now on; the active key also rotates."""

@@ -29,8 +29,9 @@ from services.verification.feed import ChangeFeed
 from services.verification.migration_client import MigrationClient
 from shared import outbox
 from shared.auth import current_principal
+from shared.db import Connection
 from shared.errors import NotFound
-from shared.idempotency import run_once
+from shared.idempotency import create_once
 from shared.pagination import PageTokens, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -75,33 +76,25 @@ class Verifications:
         # Over RPC, before the transaction: the migration must exist in this organization.
         if await self._migrations.migration_org(new.migration_name) != new.org_id:
             raise NotFound("Migration", new.migration_name)
-        async with self._pool.acquire() as conn, conn.transaction():
 
-            async def create() -> ResponseT:
-                created = await store.insert_verification(conn, new_id(), new, principal.subject)
-                await store.enqueue_job(conn, created.id)
-                await outbox.record(
-                    conn,
-                    action="verification.create",
-                    resource_type="verification",
-                    resource_id=created.id,
-                    org_id=created.org_id,
-                    details={
-                        "migration_id": created.migration_id,
-                        "type": created.type.value,
-                        "tables": list(created.tables),
-                    },
-                )
-                return respond(created)
-
-            return await run_once(
+        async def create(conn: Connection) -> ResponseT:
+            created = await store.insert_verification(conn, new_id(), new, principal.subject)
+            await store.enqueue_job(conn, created.id)
+            await outbox.record(
                 conn,
-                caller=principal.subject,
-                method="CreateVerification",
-                request=request,
-                response_type=response_type,
-                create=create,
+                action="verification.create",
+                resource_type="verification",
+                resource_id=created.id,
+                org_id=created.org_id,
+                details={
+                    "migration_id": created.migration_id,
+                    "type": created.type.value,
+                    "tables": list(created.tables),
+                },
             )
+            return respond(created)
+
+        return await create_once(self._pool, request, response_type, create)
 
     async def get(self, name: str) -> Verification:
         """GetVerification."""
