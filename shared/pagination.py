@@ -1,4 +1,4 @@
-"""Keyset pagination: page sizes and opaque, tamper-evident page tokens.
+"""Keyset pagination: page sizes, opaque tamper-evident page tokens, and pages.
 
 A token carries the sort key of the last row returned and a digest of the query it
 belongs to (parent and filters), signed with HMAC-SHA256. A token that was altered, or
@@ -14,12 +14,14 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shared.errors import InvalidArgument
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -72,6 +74,31 @@ class PageTokens:
         if not isinstance(key, list):
             raise InvalidArgument.single(field_name, "malformed page token")
         return [_decode_value(v) for v in key]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a List and the token of the next one ("" on the last page)."""
+
+    items: list[T]
+    next_page_token: str
+
+
+def page_of(
+    tokens: PageTokens,
+    rows: list[T],
+    size: int,
+    query: Sequence[Any],
+    key_of: Callable[[T], Sequence[Any]],
+) -> Page[T]:
+    """The page of `rows` fetched with LIMIT size + 1 (one extra row shows a next page).
+
+    The next token carries `key_of` the page's last row, for `query`.
+    """
+    if len(rows) <= size:
+        return Page(rows, "")
+    items = rows[:size]
+    return Page(items, tokens.encode(query, key_of(items[-1])))
 
 
 def _encode_value(value: Any) -> Any:

@@ -22,13 +22,12 @@ from services.migration.resources import (
     AgentCompletion,
     AgentExecution,
 )
-from services.migration.unit_of_work import Page, page_of
 from shared import outbox
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
 from shared.idempotency import create_once
 from shared.names import parse_name
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 

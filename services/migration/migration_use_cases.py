@@ -42,7 +42,6 @@ from services.migration.resources import (
     MonthlyUsage,
     Usage,
 )
-from services.migration.unit_of_work import Page, page_of
 from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
 from shared.auth import current_principal
@@ -50,7 +49,7 @@ from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
 from shared.idempotency import create_once
 from shared.names import parse_name
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 

@@ -25,7 +25,6 @@ from services.migration.domain import InvalidInput, SchemaType
 from services.migration.resources import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema
 from services.migration.schema_diff import SchemaDifference, diff
 from services.migration.schema_model import canonical_definition, fingerprint_of
-from services.migration.unit_of_work import Page, page_of
 from shared import outbox
 from shared.connection_configs import Destination, destination_of
 from shared.db import DATABASE_ERRORS, Connection
@@ -39,7 +38,7 @@ from shared.errors import (
 )
 from shared.idempotency import create_once
 from shared.names import parse_name
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 

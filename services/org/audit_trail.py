@@ -35,12 +35,12 @@ from services.org.audit_chain import (
 )
 from services.org.audit_store import LogFilter
 from services.org.audit_verification import Anchor, ChainReport, ChainWalk
-from services.org.tenancy import ORG_PATTERN, Page, parsed
+from services.org.tenancy import ORG_PATTERN, parsed
 from services.org.tokens import TokenSigner
 from shared import names
 from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import Aborted, FieldViolation, InvalidArgument, NotFound
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +247,7 @@ class AuditTrail:
                 max_seq=bounds[1],
             )
             rows = await audit_store.audit_logs_page(conn, org_id, where, before_seq, size + 1)
-        if len(rows) <= size:
-            return Page(rows, "")
-        items = rows[:size]
-        return Page(items, self._tokens.encode(key, [items[-1].seq]))
+        return page_of(self._tokens, rows, size, key, lambda entry: [entry.seq])
 
     # --- verify ------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ writes nothing. The servicer maps protos in and out; this layer never sees grpc.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -35,22 +35,13 @@ from shared.db import Connection
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from shared.idempotency import create_once
 from shared.outbox import PLATFORM_ORG_ID
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-T = TypeVar("T")
 
 ORG_PATTERN = "organizations/{org}"
 USER_PATTERN = "organizations/{org}/users/{user}"
 API_KEY_PATTERN = "organizations/{org}/apiKeys/{api_key}"
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a List and the token of the next (empty on the last page)."""
-
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -154,7 +145,7 @@ class Tenancy:
             rows = await store.organizations_page(
                 conn, plan=plan, only_id=only_id, after=after, limit=size + 1
             )
-        return self._page(rows, size, query, lambda org: [org.created_at, org.id])
+        return page_of(self._tokens, rows, size, query, lambda org: [org.created_at, org.id])
 
     async def update_organization(
         self, name: str, patch: OrganizationPatch, extra: list[FieldViolation]
@@ -248,7 +239,7 @@ class Tenancy:
         async with self._pool.acquire() as conn:
             await _require_organization(conn, org_id, parent)
             rows = await store.users_page(conn, org_id, role=role, after=after, limit=size + 1)
-        return self._page(rows, size, query, lambda user: [user.created_at, user.id])
+        return page_of(self._tokens, rows, size, query, lambda user: [user.created_at, user.id])
 
     async def update_user(self, name: str, patch: UserPatch) -> User:
         """UpdateUser: role rules, the last OWNER stays an OWNER, etag."""
@@ -374,7 +365,7 @@ class Tenancy:
                 after=after,
                 limit=size + 1,
             )
-        return self._page(rows, size, query, lambda key: [key.created_at, key.id])
+        return page_of(self._tokens, rows, size, query, lambda key: [key.created_at, key.id])
 
     async def revoke_api_key(self, name: str) -> ApiKey:
         """RevokeApiKey: the key can no longer be exchanged. Revoking twice is harmless."""
@@ -407,15 +398,3 @@ class Tenancy:
         # KEY SHARE: a concurrent DeleteOrganization waits instead of orphaning the insert.
         if await store.organization(conn, org_id, lock=RowLock.KEY_SHARE) is None:
             raise NotFound("Organization", name)
-
-    def _page(
-        self,
-        rows: list[T],
-        size: int,
-        query: Sequence[object],
-        key_of: Callable[[T], Sequence[object]],
-    ) -> Page[T]:
-        if len(rows) <= size:
-            return Page(rows, "")
-        items = rows[:size]
-        return Page(items, self._tokens.encode(query, key_of(items[-1])))

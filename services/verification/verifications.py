@@ -9,7 +9,6 @@ in and out; this layer never sees grpc.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
@@ -32,17 +31,9 @@ from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import NotFound
 from shared.idempotency import create_once
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-
-
-@dataclass(frozen=True)
-class VerificationPage:
-    """One page of verifications and the token of the next (empty on the last page)."""
-
-    verifications: list[Verification]
-    next_page_token: str
 
 
 class Verifications:
@@ -112,7 +103,7 @@ class Verifications:
         page_token: str,
         type_filter: VerificationType | None,
         status_filter: VerificationStatus | None,
-    ) -> VerificationPage:
+    ) -> Page[Verification]:
         """ListVerifications of one migration, or of every migration (`-`), oldest first."""
         org_id, migration_id = parse_list_parent(parent)
         size = page_size(requested_size)
@@ -139,10 +130,7 @@ class Verifications:
                 after=after,
                 limit=size + 1,
             )
-        if len(rows) <= size:
-            return VerificationPage(rows, "")
-        last = rows[size - 1]
-        return VerificationPage(rows[:size], self._tokens.encode(query, [last.created_at, last.id]))
+        return page_of(self._tokens, rows, size, query, lambda v: [v.created_at, v.id])
 
     async def watch(self, name: str) -> AsyncIterator[Verification]:
         """WatchVerification: the current state, then every committed change until terminal.

@@ -1,11 +1,11 @@
-"""Page sizes and page tokens."""
+"""Page sizes, page tokens and pages."""
 
 from datetime import UTC, datetime
 
 import pytest
 
 from shared.errors import InvalidArgument
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 TOKENS = PageTokens(b"secret")
 QUERY = ["organizations/1", "ACTIVE"]
@@ -52,3 +52,13 @@ def test_token_signed_with_another_secret_is_refused() -> None:
     token = PageTokens(b"other").encode(QUERY, [1, "a"])
     with pytest.raises(InvalidArgument):
         TOKENS.decode(token, QUERY)
+
+
+def test_a_page_with_a_row_beyond_it_carries_the_key_of_its_last_row() -> None:
+    page = page_of(TOKENS, [10, 20, 30], 2, QUERY, lambda row: [row])
+    assert page.items == [10, 20]
+    assert TOKENS.decode(page.next_page_token, QUERY) == [20]
+
+
+def test_the_last_page_has_no_next_token() -> None:
+    assert page_of(TOKENS, [10, 20], 2, QUERY, lambda row: [row]) == Page([10, 20], "")
