@@ -226,11 +226,8 @@ class AuditTrail:
             query.end.isoformat() if query.end else "",
         ]
         after = self._tokens.decode(page_token, key)
-        before_seq = None
-        if after is not None:
-            if len(after) != 1 or not isinstance(after[0], int):
-                raise InvalidArgument.single("page_token", "malformed page token")
-            before_seq = after[0]
+        if after is not None and (len(after) != 1 or not isinstance(after[0], int)):
+            raise InvalidArgument.single("page_token", "malformed page token")
         async with self._pool.acquire() as conn:
             bounds: tuple[int | None, int | None] = (None, None)
             if query.start is not None or query.end is not None:
@@ -246,7 +243,7 @@ class AuditTrail:
                 min_seq=bounds[0],
                 max_seq=bounds[1],
             )
-            rows = await audit_store.audit_logs_page(conn, org_id, where, before_seq, size + 1)
+            rows = await audit_store.audit_logs_page(conn, org_id, where, after, size + 1)
         return page_of(self._tokens, rows, size, key, lambda entry: [entry.seq])
 
     # --- verify ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import asyncpg
 from services.pattern.domain import IndexState, Outcome, Pattern, PatternInput, pattern_name
 from shared.db import Connection
 from shared.errors import NotFound
+from shared.pagination import keyset_after
 
 INDEX_CHANNEL = "sensei_pattern_index"
 
@@ -92,11 +93,8 @@ async def patterns_page(
     limit: int,
 ) -> list[Pattern]:
     """Patterns in (created_at, id) order after a keyset position, optionally filtered."""
-    conditions = ["true"]
-    args: list[Any] = []
-    if after is not None:
-        args.extend(after)
-        conditions.append("(created_at, id) > ($1::timestamptz, $2::uuid)")
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
     if pattern_type is not None:
         args.append(pattern_type)
         conditions.append(f"type = ${len(args)}")
@@ -279,15 +277,12 @@ async def pending_work(
     conn: Connection, *, after: Sequence[Any] | None, limit: int
 ) -> tuple[list[IndexWork], list[Any] | None]:
     """The next pending patterns in (created_at, id) order, and the keyset to continue."""
-    args: list[Any] = [limit]
-    condition = ""
-    if after is not None:
-        args.extend(after)
-        condition = " AND (created_at, id) > ($2::timestamptz, $3::uuid)"
+    keyset, args = keyset_after(("created_at", "id"), after, first_param=2)
     rows = await conn.fetch(
         "SELECT id::text, embedding_id, fingerprint, type, embedding, source_text,"
         " index_revision, created_at FROM patterns"
-        f" WHERE index_state = 'PENDING'{condition} ORDER BY created_at, id LIMIT $1",
+        f" WHERE index_state = 'PENDING' AND {keyset} ORDER BY created_at, id LIMIT $1",
+        limit,
         *args,
     )
     work = [
