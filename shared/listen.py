@@ -130,6 +130,20 @@ class Listener:
             self._lost.set()
 
 
+async def wait_woken(event: asyncio.Event, seconds: float) -> bool:
+    """Waits until `event` is set (True) or `seconds` pass (False).
+
+    Not `asyncio.wait_for`: on Python 3.11 it returns when the event is set just as the
+    waiting task is cancelled, and the cancellation is lost (a loop being stopped goes on).
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def _dispatch(channel: str, handler: Handler) -> Callable[[object, int, str, object], None]:
     def on_notification(_conn: object, _pid: int, _channel: str, payload: object) -> None:
         try:

@@ -7,8 +7,6 @@ one transaction. Plans come from the org service through OrgDirectory.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
@@ -48,6 +46,7 @@ from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
 from shared.idempotency import create_once
+from shared.listen import wait_woken
 from shared.names import parse_name
 from shared.pagination import Page, PageTokens, page_of, page_size
 
@@ -264,8 +263,7 @@ class Migrations:
                 return
             last = current.version
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), SAFETY_POLL_SECONDS)
+                await wait_woken(woken, SAFETY_POLL_SECONDS)
                 woken.clear()  # before reading, so a commit during the read wakes us again
                 async with self._pool.acquire() as conn:
                     changes = await store.changes_after(conn, self._cipher, migration_id, last)

@@ -44,6 +44,7 @@ from services.verification.signing import SigningKeys
 from shared import outbox
 from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS, Connection
 from shared.errors import Unavailable
+from shared.listen import wait_woken
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,7 @@ class Worker:
                 log.exception("worker %s: unexpected failure", self.worker_id)
                 worked = False
             if not worked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self._policy.poll_seconds)
+                await wait_woken(wake, self._policy.poll_seconds)
 
     async def run_once(self) -> bool:
         """Claims one job and carries it through; False when there was none to claim."""

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from shared.listen import Listener
+from shared.listen import Listener, wait_woken
 
 WAIT = 10.0  # seconds a test waits for an event before failing; never a timing assertion
 
@@ -141,3 +141,21 @@ async def test_an_unreachable_database_is_retried_with_backoff() -> None:
     finally:
         logger.removeHandler(retries)
     assert not follower.reconnected.is_set()
+
+
+async def test_a_wake_up_at_the_moment_of_cancellation_does_not_swallow_it() -> None:
+    # asyncio.wait_for (Python 3.11) would return here, and a stopping loop would go on.
+    event = asyncio.Event()
+    task = asyncio.create_task(wait_woken(event, WAIT))
+    await asyncio.sleep(0)  # let it start waiting
+    event.set()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_waiting_tells_a_wake_up_from_a_timeout() -> None:
+    event = asyncio.Event()
+    assert not await wait_woken(event, 0.001)
+    event.set()
+    assert await wait_woken(event, WAIT)
