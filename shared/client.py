@@ -2,11 +2,11 @@
 
 Every channel a service opens to another service should come from `channel(address)` (or
 pass `outgoing_interceptors()` to `grpc.aio.insecure_channel`): each outgoing call then
-sends the id of the request being served (`x-request-id`, see `shared.interceptor`), so one
+sends the id of the request being served (`x-request-id`, set by `shared.interceptor`), so one
 id follows a request through every service it touches and shows in each one's JSON logs.
 A caller that sets `x-request-id` itself keeps its own; outside of any request (background
 loops) nothing is added and the next service makes up an id, unless the work runs inside
-`shared.interceptor.request_id_scope(...)`.
+`shared.context.request_id_scope(...)`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
+
+from shared.context import REQUEST_ID_HEADER, current_request_id
 
 
 def channel(address: str, *, options: Sequence[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
@@ -37,9 +39,6 @@ def outgoing_interceptors() -> list[grpc.aio.ClientInterceptor]:
 
 def with_request_id(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
     """`details` with the current request id in its metadata (unless one is there)."""
-    # Imported here: shared.interceptor imports shared.auth, which opens channels with this.
-    from shared.interceptor import REQUEST_ID_HEADER, current_request_id
-
     request_id = current_request_id()
     if not request_id:
         return details

@@ -30,6 +30,26 @@ log = logging.getLogger(__name__)
 
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 
+# The database is unreachable or lost the connection: the same call may succeed later.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, timed out (TimeoutError is an OSError)
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError
+    asyncpg.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # the connection is closed
+    asyncpg.InternalClientError,  # a pooled connection caught mid-protocol by a restart
+)
+# A concurrent transaction conflicted with this one: running it again may succeed.
+CONFLICT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+# Any failure of a database call: a transient one, or the server refusing the statement.
+# Background loops outlive all of them (they retry), and a caller-named database may
+# answer any of them.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
+
 
 class MigrationError(RuntimeError):
     """Applied migrations do not match the files (edited, reordered or missing)."""

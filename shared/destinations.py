@@ -43,6 +43,7 @@ from asyncpg.connect_utils import SessionAttribute
 
 from shared.config import ConfigError
 from shared.connection_configs import Destination, port_of
+from shared.db import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ UNSPECIFIED_NETWORKS = (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network(
 ALLOWED_SETTING = "SENSEI_ALLOWED_DESTINATIONS"
 CA_FILE_SETTING = "SENSEI_DESTINATION_CA_FILE"
 ENV_SETTING = "SENSEI_ENV"
+# What one connection attempt can fail with besides those handled first (ValueError: a
+# setting the driver refuses).
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_ERRORS, ValueError)
 _PLATFORM_URL = re.compile(r"^SENSEI_(?:(?:ORG|MIGRATION|VERIFICATION|PATTERN)_)?DATABASE_URL$")
 
 
@@ -313,12 +317,7 @@ class DestinationPolicy:
                     # A login refused, or nothing answering: plain text will not do better.
                     failures.append(f"{address}: {type(exc).__name__}: {exc}")
                     break
-                except (
-                    OSError,
-                    ValueError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                ) as exc:
+                except _CONNECT_ERRORS as exc:
                     failures.append(f"{address}: {type(exc).__name__}: {exc}")
         log.warning(
             "cannot connect to destination %s: %s", destination.describe(), "; ".join(failures)

@@ -12,20 +12,19 @@ DEBUG level, to the log, with the request id of the call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import grpc
 from grpc_status import rpc_status
 
 from shared.auth import AccessControl
+from shared.context import REQUEST_ID_HEADER, begin_call, current_request_id
+from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS
 from shared.errors import (
     Aborted,
     DomainError,
@@ -39,48 +38,11 @@ from shared.requests import check_request, tolerant_deserializer
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "x-request-id"
 
-_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("sensei_request_id", default="")
-
-# Failures of the database connection itself: the caller may retry.
-_UNAVAILABLE_DB_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    # A pooled connection caught mid-protocol by a server restart.
-    asyncpg.InternalClientError,
-)
-_ABORTED_DB_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-)
 _RETRYABLE_RPC_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 # What a failed call is aborted with: code, details, trailing metadata.
 _Abort = tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]
-
-
-def current_request_id() -> str:
-    """The id of the request being served (from `x-request-id` or generated)."""
-    return _request_id.get()
-
-
-@contextlib.contextmanager
-def request_id_scope(request_id: str) -> Iterator[None]:
-    """Runs a block as part of request `request_id`: its logs and outgoing calls carry it.
-
-    For background work (job workers, relays) that wants one id per unit of work.
-    """
-    token = _request_id.set(request_id)
-    try:
-        yield
-    finally:
-        _request_id.reset(token)
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -163,7 +125,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             for key, value in (context.invocation_metadata() or ())
             if isinstance(value, str)
         }
-        _request_id.set(metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
+        begin_call(method, metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
         # Before access control: its org check reads the request, which must be sound.
         check_request(request)
         await self._access.authorize(method, request, metadata, _peer_ip(context.peer()))
@@ -239,9 +201,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 def _as_domain_error(exc: BaseException) -> DomainError | None:
     if isinstance(exc, DomainError):
         return exc
-    if isinstance(exc, _ABORTED_DB_ERRORS):
+    if isinstance(exc, CONFLICT_DB_ERRORS):
         return Aborted("a concurrent change conflicted; retry", reason="CONCURRENT_CHANGE")
-    if isinstance(exc, _UNAVAILABLE_DB_ERRORS):
+    if isinstance(exc, TRANSIENT_DB_ERRORS):
         return Unavailable("the database is unavailable; retry", reason="DATABASE_UNAVAILABLE")
     if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in _RETRYABLE_RPC_CODES:
         return Unavailable(

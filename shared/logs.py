@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from shared.context import current_request_id
+
 
 class JsonFormatter(logging.Formatter):
     """Formats records as JSON with time, level, service, logger, message and request id."""
@@ -16,8 +18,6 @@ class JsonFormatter(logging.Formatter):
         self._service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        from shared.interceptor import current_request_id
-
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,

@@ -1,9 +1,10 @@
-"""Keyset pagination: page sizes and opaque, tamper-evident page tokens.
+"""Keyset pagination: page sizes, opaque tamper-evident page tokens, pages, and the SQL
+condition that starts a page.
 
 A token carries the sort key of the last row returned and a digest of the query it
 belongs to (parent and filters), signed with HMAC-SHA256. A token that was altered, or
 reused with other filters, is INVALID_ARGUMENT. Cost stays flat with depth because the
-next page starts `WHERE (sort key) > (last key)` on an index.
+next page starts `WHERE (sort key) > (last key)` (`keyset_after`) on an index.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shared.errors import InvalidArgument
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -72,6 +75,54 @@ class PageTokens:
         if not isinstance(key, list):
             raise InvalidArgument.single(field_name, "malformed page token")
         return [_decode_value(v) for v in key]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a List and the token of the next one ("" on the last page)."""
+
+    items: list[T]
+    next_page_token: str
+
+
+def page_of(
+    tokens: PageTokens,
+    rows: list[T],
+    size: int,
+    query: Sequence[Any],
+    key_of: Callable[[T], Sequence[Any]],
+) -> Page[T]:
+    """The page of `rows` fetched with LIMIT size + 1 (one extra row shows a next page).
+
+    The next token carries `key_of` the page's last row, for `query`.
+    """
+    if len(rows) <= size:
+        return Page(rows, "")
+    items = rows[:size]
+    return Page(items, tokens.encode(query, key_of(items[-1])))
+
+
+def keyset_after(
+    columns: Sequence[str],
+    last_key: Sequence[Any] | None,
+    *,
+    first_param: int = 1,
+    descending: bool = False,
+) -> tuple[str, list[Any]]:
+    """The SQL condition for the rows after `last_key` in `columns` order, and its arguments.
+
+    `(created_at, id) > ($1, $2)` for columns `("created_at", "id")`; `<` for a list in
+    descending order; parameters numbered from `first_param`. On the first page (no last
+    key): `true` and no arguments. One row comparison in the column order of an index (with
+    the list's equality filters before it) lets PostgreSQL start the index scan at the key.
+    """
+    if last_key is None:
+        return "true", []
+    if len(last_key) != len(columns):
+        raise InvalidArgument.single("page_token", "malformed page token")
+    params = ", ".join(f"${first_param + i}" for i in range(len(columns)))
+    operator = "<" if descending else ">"
+    return f"({', '.join(columns)}) {operator} ({params})", list(last_key)
 
 
 def _encode_value(value: Any) -> Any:

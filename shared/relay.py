@@ -11,7 +11,6 @@ event id once, so a crash between delivery and delete cannot duplicate anything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,9 +23,10 @@ import grpc
 
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
 from shared import client, protoconv
-from shared.auth import ServiceCredentials
-from shared.db import Connection
+from shared.credentials import ServiceCredentials
+from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import DomainError, InvalidArgument
+from shared.listen import Listener, wait_woken
 from shared.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -112,32 +112,30 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relays until cancelled."""
-        listener = await self._listen()
+        listener = Listener(
+            self._dsn,
+            {NOTIFY_CHANNEL: lambda _: self._wake.set()},
+            on_reconnect=self._wake.set,
+            application_name=f"sensei-{self._service}-audit-relay",
+            max_backoff_seconds=self._max_backoff,
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(listener.run(), name=f"{self._service}-audit-relay-listener")
+            await self._relay_forever()
+
+    async def _relay_forever(self) -> None:
         backoff = 0.05
-        try:
-            while True:
-                try:
-                    sent = await self.relay_once()
-                    backoff = 0.05
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    asyncpg.InternalClientError,  # pooled connection caught by a restart
-                    grpc.aio.AioRpcError,
-                    DomainError,
-                ) as exc:
-                    log.warning("audit relay: delivery failed, retrying in %.2fs: %s", backoff, exc)
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
-                    if listener is None or listener.is_closed():
-                        listener = await self._listen()
-                    continue
-                if sent < self._batch_size:
-                    await self._sleep(self._poll_seconds)
-        finally:
-            if listener is not None and not listener.is_closed():
-                await listener.close()
+        while True:
+            try:
+                sent = await self.relay_once()
+                backoff = 0.05
+            except (*DATABASE_ERRORS, grpc.aio.AioRpcError, DomainError) as exc:
+                log.warning("audit relay: delivery failed, retrying in %.2fs: %s", backoff, exc)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            if sent < self._batch_size:
+                await self._sleep(self._poll_seconds)
 
     async def relay_once(self) -> int:
         """Delivers one batch of pending events; returns how many."""
@@ -212,23 +210,8 @@ class OutboxRelay:
             )
             return count
 
-    async def _listen(self) -> asyncpg.Connection | None:
-        # A dedicated connection: a pooled one would lose its LISTEN when returned.
-        try:
-            listener: asyncpg.Connection = await asyncpg.connect(self._dsn)
-            await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-        except (
-            OSError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-        ):
-            return None
-        return listener
-
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await wait_woken(self._wake, seconds)
         self._wake.clear()
 
 

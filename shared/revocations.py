@@ -31,6 +31,7 @@ from sensei.org.v1 import auth_pb2, auth_pb2_grpc
 from shared import client, protoconv
 from shared.auth import Principal
 from shared.errors import Unauthenticated, Unavailable
+from shared.listen import wait_woken
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +225,7 @@ class RevocationFollower:
 
     async def wait_caught_up(self, within_seconds: float) -> bool:
         """Waits (at most `within_seconds`) for the first complete replay; whether it came."""
-        try:
-            await asyncio.wait_for(self._caught_up.wait(), within_seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_woken(self._caught_up, within_seconds)
 
     async def run(self) -> None:
         """Follows the log until cancelled."""

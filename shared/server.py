@@ -33,12 +33,12 @@ from shared.auth import (
     AccessControl,
     JwksKeySource,
     KeySource,
-    ServiceCredentials,
     TokenFreshness,
     TokenVerifier,
     access_rules,
 )
 from shared.config import ConfigError, ServiceConfig
+from shared.credentials import ServiceCredentials
 from shared.db import create_pool, migrate, service_migrations
 from shared.interceptor import ServiceInterceptor
 from shared.logs import configure_logging

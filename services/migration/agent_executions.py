@@ -22,12 +22,12 @@ from services.migration.resources import (
     AgentCompletion,
     AgentExecution,
 )
-from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from shared import outbox
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
+from shared.idempotency import create_once
 from shared.names import parse_name
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
@@ -48,7 +48,8 @@ class AgentExecutions:
         *,
         agent_type: AgentType | None,
         agent_input: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[AgentExecution], ResponseT],
     ) -> ResponseT:
         """StartAgentExecution: the migration must be active and tokens left this month."""
@@ -84,7 +85,7 @@ class AgentExecutions:
             )
             return respond(execution)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def complete(self, completion: AgentCompletion) -> AgentExecution:
         """CompleteAgentExecution: only RUNNING executions; duration measured when not sent."""

@@ -7,8 +7,6 @@ one transaction. Plans come from the org service through OrgDirectory.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -43,14 +41,15 @@ from services.migration.resources import (
     MonthlyUsage,
     Usage,
 )
-from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
+from shared.idempotency import create_once
+from shared.listen import wait_woken
 from shared.names import parse_name
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,9 @@ class Migrations:
         self,
         parent: str,
         values: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        *,
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Migration], ResponseT],
         violations: list[FieldViolation],
     ) -> ResponseT:
@@ -122,7 +123,7 @@ class Migrations:
             )
             return respond(migration)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get(self, name: str) -> Migration:
         """GetMigration."""
@@ -276,8 +277,7 @@ class Migrations:
                 return
             last = current.version
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), SAFETY_POLL_SECONDS)
+                await wait_woken(woken, SAFETY_POLL_SECONDS)
                 woken.clear()  # before reading, so a commit during the read wakes us again
                 async with self._pool.acquire() as conn:
                     changes = await store.changes_after(conn, self._cipher, migration_id, last)

@@ -17,7 +17,7 @@ import grpc
 from sensei.org.v1 import organization_pb2, organization_pb2_grpc
 from services.migration.domain import Plan
 from shared import client
-from shared.auth import ServiceCredentials
+from shared.credentials import ServiceCredentials
 from shared.errors import NotFound, Unavailable
 
 DEFAULT_TTL_SECONDS = 30.0

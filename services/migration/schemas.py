@@ -25,10 +25,9 @@ from services.migration.domain import InvalidInput, SchemaType
 from services.migration.resources import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema
 from services.migration.schema_canonical import canonical_definition, fingerprint_of
 from services.migration.schema_diff import SchemaDifference, diff
-from services.migration.unit_of_work import Page, Replay, create_once, page_of
 from shared import outbox
 from shared.connection_configs import Destination, destination_of
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import (
     FailedPrecondition,
@@ -37,8 +36,9 @@ from shared.errors import (
     NotFound,
     PermissionDenied,
 )
+from shared.idempotency import create_once
 from shared.names import parse_name
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
@@ -47,8 +47,6 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 CAPTURE_STATEMENT_TIMEOUT_MS = 60_000
 MAX_CAPTURE_SCHEMAS = 100
 
-# What a capture on an open connection can raise (the server's text never reaches callers).
-_CAPTURE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +72,8 @@ class Schemas:
         schema_type: SchemaType | None,
         definition: Mapping[str, Any],
         metadata: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Schema], ResponseT],
     ) -> ResponseT:
         """CreateSchema: validated, stored in canonical form with its fingerprint."""
@@ -102,7 +101,7 @@ class Schemas:
             await self._audit(conn, "schema.create", schema)
             return respond(schema)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def capture(
         self,
@@ -111,7 +110,8 @@ class Schemas:
         schema_type: SchemaType | None,
         namespaces: Sequence[str],
         metadata: Mapping[str, Any],
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Schema], ResponseT],
     ) -> ResponseT:
         """CaptureSchema: introspects the live database and stores the result."""
@@ -169,7 +169,7 @@ class Schemas:
             await self._audit(conn, "schema.capture", schema)
             return respond(schema)
 
-        return await create_once(self._pool, replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get(self, name: str) -> Schema:
         """GetSchema."""
@@ -288,7 +288,7 @@ async def _capture(
     try:
         definition = await capture_schema(conn, list(namespaces) or None)
         version = conn.get_server_version()
-    except _CAPTURE_ERRORS as exc:
+    except DATABASE_ERRORS as exc:
         log.warning(
             "capturing the %s database %s failed: %s: %s",
             side,

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf.message import Message
 
 from sensei.migration.v1 import (
     agent_execution_pb2,
@@ -38,20 +37,10 @@ from services.migration.messages import (
 from services.migration.migration_use_cases import Migrations
 from services.migration.resources import AgentCompletion, MigrationPatch
 from services.migration.schemas import Schemas
-from services.migration.unit_of_work import Replay
 from shared import protoconv
 from shared.errors import FieldViolation
 
 Context: TypeAlias = grpc.aio.ServicerContext
-
-_MIGRATION_SERVICE = "/sensei.migration.v1.MigrationService/"
-_SCHEMA_SERVICE = "/sensei.migration.v1.SchemaService/"
-_AGENT_SERVICE = "/sensei.migration.v1.AgentExecutionService/"
-
-
-def _replay(method: str, request: Message, response_type: type[Any]) -> Replay[Any]:
-    return Replay(method, request, response_type)
-
 
 # --- MigrationService -----------------------------------------------------------------
 
@@ -76,13 +65,10 @@ class MigrationServicer(migration_pb2_grpc.MigrationServiceServicer):
         response: migration_pb2.CreateMigrationResponse = await self._migrations.create(
             request.parent,
             values,
-            _replay(
-                _MIGRATION_SERVICE + "CreateMigration",
-                request,
-                migration_pb2.CreateMigrationResponse,
-            ),
-            lambda m: migration_pb2.CreateMigrationResponse(migration=migration_proto(m)),
-            violations,
+            request=request,
+            response_type=migration_pb2.CreateMigrationResponse,
+            respond=lambda m: migration_pb2.CreateMigrationResponse(migration=migration_proto(m)),
+            violations=violations,
         )
         return response
 
@@ -233,9 +219,8 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
             schema_type=schema_type,
             definition=definition,
             metadata=metadata,
-            replay=_replay(
-                _SCHEMA_SERVICE + "CreateSchema", request, schema_pb2.CreateSchemaResponse
-            ),
+            request=request,
+            response_type=schema_pb2.CreateSchemaResponse,
             respond=lambda s: schema_pb2.CreateSchemaResponse(schema=schema_proto(s)),
         )
         return response
@@ -248,9 +233,8 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
             schema_type=schema_type_in(request.type, "type"),
             namespaces=list(request.schemas),
             metadata=struct_or_raise(request.metadata, "metadata"),
-            replay=_replay(
-                _SCHEMA_SERVICE + "CaptureSchema", request, schema_pb2.CaptureSchemaResponse
-            ),
+            request=request,
+            response_type=schema_pb2.CaptureSchemaResponse,
             respond=lambda s: schema_pb2.CaptureSchemaResponse(schema=schema_proto(s)),
         )
         return response
@@ -305,11 +289,8 @@ class AgentExecutionServicer(agent_execution_pb2_grpc.AgentExecutionServiceServi
             request.parent,
             agent_type=agent_type_in(given.agent_type, "agent_execution.agent_type"),
             agent_input=struct_or_raise(given.input, "agent_execution.input"),
-            replay=_replay(
-                _AGENT_SERVICE + "StartAgentExecution",
-                request,
-                agent_execution_pb2.StartAgentExecutionResponse,
-            ),
+            request=request,
+            response_type=agent_execution_pb2.StartAgentExecutionResponse,
             respond=lambda e: agent_execution_pb2.StartAgentExecutionResponse(
                 agent_execution=agent_execution_proto(e)
             ),

@@ -36,6 +36,7 @@ from services.migration.resources import (
     Schema,
 )
 from shared.db import Connection
+from shared.pagination import keyset_after
 
 Key = Sequence[Any]
 
@@ -165,16 +166,18 @@ async def list_migrations(
     limit: int,
 ) -> list[Migration]:
     """A page of an organization's migrations by (created_at, id), optionally by status."""
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
+    args.append(org_id)
+    conditions.append(f"org_id = ${len(args)}")
+    if status is not None:
+        args.append(status.value)
+        conditions.append(f"status = ${len(args)}")
+    args.append(limit)
     rows = await conn.fetch(
-        f"SELECT {_MIGRATION_COLUMNS} FROM migrations"
-        " WHERE org_id = $1 AND ($2::text IS NULL OR status = $2)"
-        " AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))"
-        " ORDER BY created_at, id LIMIT $5",
-        org_id,
-        status.value if status else None,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
+        f"SELECT {_MIGRATION_COLUMNS} FROM migrations WHERE {' AND '.join(conditions)}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}",
+        *args,
     )
     return [_migration_of(row, cipher) for row in rows]
 
@@ -368,17 +371,18 @@ async def list_schemas(
     limit: int,
 ) -> list[Schema]:
     """A page of a migration's schemas by (created_at, id), optionally by type."""
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
+    args.extend([migration_id, org_id])
+    conditions.append(f"migration_id = ${len(args) - 1} AND org_id = ${len(args)}")
+    if schema_type is not None:
+        args.append(schema_type.value)
+        conditions.append(f"type = ${len(args)}")
+    args.append(limit)
     rows = await conn.fetch(
-        f"SELECT {_SCHEMA_COLUMNS} FROM schemas"
-        " WHERE migration_id = $1 AND org_id = $2 AND ($3::text IS NULL OR type = $3)"
-        " AND ($4::timestamptz IS NULL OR (created_at, id) > ($4, $5::uuid))"
-        " ORDER BY created_at, id LIMIT $6",
-        migration_id,
-        org_id,
-        schema_type.value if schema_type else None,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
+        f"SELECT {_SCHEMA_COLUMNS} FROM schemas WHERE {' AND '.join(conditions)}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}",
+        *args,
     )
     return [_schema_of(row) for row in rows]
 
@@ -481,19 +485,21 @@ async def list_agent_executions(
     limit: int,
 ) -> list[AgentExecution]:
     """A page of a migration's executions by (created_at, id), optionally filtered."""
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
+    args.extend([migration_id, org_id])
+    conditions.append(f"migration_id = ${len(args) - 1} AND org_id = ${len(args)}")
+    if agent_type is not None:
+        args.append(agent_type.value)
+        conditions.append(f"agent_type = ${len(args)}")
+    if status is not None:
+        args.append(status.value)
+        conditions.append(f"status = ${len(args)}")
+    args.append(limit)
     rows = await conn.fetch(
-        f"SELECT {_EXECUTION_COLUMNS} FROM agent_executions"
-        " WHERE migration_id = $1 AND org_id = $2"
-        " AND ($3::text IS NULL OR agent_type = $3) AND ($4::text IS NULL OR status = $4)"
-        " AND ($5::timestamptz IS NULL OR (created_at, id) > ($5, $6::uuid))"
-        " ORDER BY created_at, id LIMIT $7",
-        migration_id,
-        org_id,
-        agent_type.value if agent_type else None,
-        status.value if status else None,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
+        f"SELECT {_EXECUTION_COLUMNS} FROM agent_executions WHERE {' AND '.join(conditions)}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}",
+        *args,
     )
     return [_execution_of(row) for row in rows]
 

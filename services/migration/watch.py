@@ -21,6 +21,8 @@ from datetime import timedelta
 import asyncpg
 
 from services.migration import store
+from shared.db import DATABASE_ERRORS
+from shared.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -35,40 +37,22 @@ class ChangeHub:
     """One LISTEN connection shared by all watchers of this process."""
 
     def __init__(self, dsn: str, channel: str, *, max_backoff_seconds: float = 5.0) -> None:
-        self._dsn = dsn
-        self._channel = channel
-        self._max_backoff = max_backoff_seconds
         self._watchers: dict[str, set[asyncio.Event]] = {}
-        self._conn: asyncpg.Connection | None = None
-        self._lost = asyncio.Event()
-        self._closing = False
+        self._listener = Listener(
+            dsn,
+            {channel: self._on_notify},
+            on_reconnect=self._wake_all,
+            application_name=LISTENER_APPLICATION_NAME,
+            max_backoff_seconds=max_backoff_seconds,
+        )
 
     async def start(self) -> None:
         """Opens the listener connection (at startup: failing stops the service)."""
-        await self._connect()
+        await self._listener.connect()
 
     async def run(self) -> None:
         """Reconnects the listener whenever it is lost, then wakes every watcher to catch up."""
-        while True:
-            await self._lost.wait()
-            self._lost.clear()
-            backoff = 0.05
-            while True:
-                try:
-                    await self._connect()
-                    break
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    asyncpg.InternalClientError,
-                ) as exc:
-                    log.warning("change listener: reconnect failed (%s), retrying", exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
-            for events in self._watchers.values():
-                for event in events:
-                    event.set()
+        await self._listener.run()
 
     @contextlib.contextmanager
     def subscribe(self, migration_id: str) -> Iterator[asyncio.Event]:
@@ -94,31 +78,21 @@ class ChangeHub:
 
     async def close(self) -> None:
         """Closes the listener connection."""
-        self._closing = True
-        if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
+        await self._listener.close()
 
-    async def _connect(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": LISTENER_APPLICATION_NAME}
-        )
-        await conn.add_listener(self._channel, self._on_notify)
-        conn.add_termination_listener(self._on_terminated)
-        self._conn = conn
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+    def _on_notify(self, payload: str) -> None:
         try:
-            migration_id = json.loads(str(payload))["migration_id"]
+            migration_id = json.loads(payload)["migration_id"]
         except (ValueError, KeyError, TypeError):
             log.warning("change listener: ignoring malformed notification %r", payload)
             return
         for event in self._watchers.get(migration_id, ()):
             event.set()
 
-    def _on_terminated(self, _conn: object) -> None:
-        if not self._closing:
-            log.warning("change listener: connection lost, reconnecting")
-            self._lost.set()
+    def _wake_all(self) -> None:
+        for events in self._watchers.values():
+            for event in events:
+                event.set()
 
 
 async def prune_changes_forever(pool: asyncpg.Pool) -> None:
@@ -128,11 +102,6 @@ async def prune_changes_forever(pool: asyncpg.Pool) -> None:
             async with pool.acquire() as conn:
                 now = await store.transaction_time(conn)
                 await store.prune_changes(conn, now - CHANGE_RETENTION)
-        except (
-            OSError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-        ) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("pruning migration changes failed: %s", exc)
         await asyncio.sleep(PRUNE_EVERY_SECONDS)

@@ -15,6 +15,7 @@ import asyncpg
 
 from services.org.audit_chain import AuditEntry, ChainHead, Checkpoint
 from shared.db import Connection
+from shared.pagination import keyset_after
 
 SERVICE_ROLE = "sensei_org_service"
 
@@ -196,11 +197,13 @@ async def chains_ahead_of_checkpoint(conn: Connection, limit: int) -> list[str]:
 
 
 async def audit_logs_page(
-    conn: Connection, org_id: str, where: LogFilter, before_seq: int | None, limit: int
+    conn: Connection, org_id: str, where: LogFilter, after: Sequence[Any] | None, limit: int
 ) -> list[AuditEntry]:
-    """Entries of one organization, highest seq first, below a keyset position."""
-    conditions: list[str] = ["org_id = $1"]
-    args: list[Any] = [org_id]
+    """Entries of one organization, highest seq first, after the keyset position [seq]."""
+    keyset, args = keyset_after(("seq",), after, descending=True)
+    conditions = [keyset]
+    args.append(org_id)
+    conditions.append(f"org_id = ${len(args)}")
     for column, value in (
         ("user_id", where.user_id),
         ("action", where.action),
@@ -213,7 +216,6 @@ async def audit_logs_page(
     for condition, bound in (
         ("seq >=", where.min_seq),
         ("seq <=", where.max_seq),
-        ("seq <", before_seq),
     ):
         if bound is not None:
             args.append(bound)

@@ -35,12 +35,12 @@ from services.org.audit_chain import (
 )
 from services.org.audit_store import LogFilter
 from services.org.audit_verification import Anchor, ChainReport, ChainWalk
-from services.org.tenancy import ORG_PATTERN, Page, parsed
+from services.org.tenancy import ORG_PATTERN, parsed
 from services.org.tokens import TokenSigner
 from shared import names
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import Aborted, FieldViolation, InvalidArgument, NotFound
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class AuditTrail:
             await asyncio.sleep(every_seconds)
             try:
                 await self.checkpoint_grown_chains()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("audit checkpoints failed, retrying later: %s", exc)
 
     async def latest_checkpoint(self, parent: str) -> Checkpoint:
@@ -230,11 +230,8 @@ class AuditTrail:
             query.end.isoformat() if query.end else "",
         ]
         after = self._tokens.decode(page_token, key)
-        before_seq = None
-        if after is not None:
-            if len(after) != 1 or not isinstance(after[0], int):
-                raise InvalidArgument.single("page_token", "malformed page token")
-            before_seq = after[0]
+        if after is not None and (len(after) != 1 or not isinstance(after[0], int)):
+            raise InvalidArgument.single("page_token", "malformed page token")
         async with self._pool.acquire() as conn:
             bounds: tuple[int | None, int | None] = (None, None)
             if query.start is not None or query.end is not None:
@@ -250,11 +247,8 @@ class AuditTrail:
                 min_seq=bounds[0],
                 max_seq=bounds[1],
             )
-            rows = await audit_store.audit_logs_page(conn, org_id, where, before_seq, size + 1)
-        if len(rows) <= size:
-            return Page(rows, "")
-        items = rows[:size]
-        return Page(items, self._tokens.encode(key, [items[-1].seq]))
+            rows = await audit_store.audit_logs_page(conn, org_id, where, after, size + 1)
+        return page_of(self._tokens, rows, size, key, lambda entry: [entry.seq])
 
     # --- verify ------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ that the other services follow (`RevocationFeed`, behind
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import asyncpg
 from services.org import store
 from shared import names
 from shared.auth import Principal
+from shared.listen import Listener, wait_woken
 from shared.revocations import Revocation, TokenRevoked
 
 log = logging.getLogger(__name__)
@@ -109,32 +109,19 @@ class RevocationFeed:
                 caught_up = len(entries) < _BATCH
                 yield RevocationBatch(entries, sequence, caught_up, datetime.now(UTC))
                 if caught_up:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.heartbeat_seconds)
+                    await wait_woken(wake, self.heartbeat_seconds)
         finally:
             self._listeners.discard(wake)
 
     async def listen_forever(self) -> None:
         """Wakes the open streams on every NOTIFY of the log; reconnects when it drops."""
-        backoff = 0.1
-        while True:
-            lost = asyncio.Event()
-            try:
-                conn = await asyncpg.connect(self._database_url)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("revocation listener cannot connect (%s); retrying", exc)
-                await asyncio.sleep(backoff)  # backoff before reconnecting, not timing
-                backoff = min(5.0, backoff * 2)
-                continue
-            try:
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(store.REVOCATIONS_CHANNEL, self._wake_all)
-                backoff = 0.1
-                self._wake_all()  # anything committed while we were not listening
-                await lost.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+        listener = Listener(
+            self._database_url,
+            {store.REVOCATIONS_CHANNEL: self._wake_all},
+            on_reconnect=self._wake_all,  # anything committed while we were not listening
+            application_name="sensei-org-revocations",
+        )
+        await listener.run()
 
     def _wake_all(self, *_: object) -> None:
         for wake in self._listeners:

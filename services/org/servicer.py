@@ -30,7 +30,7 @@ from services.org.domain import (
     UserPatch,
 )
 from services.org.revocations import RevocationFeed
-from services.org.tenancy import CreatedApiKey, Replay, Tenancy
+from services.org.tenancy import CreatedApiKey, Tenancy
 from services.org.tokens import Jwk, jwks_json
 from shared import protoconv
 from shared.errors import FieldViolation, InvalidArgument
@@ -160,7 +160,8 @@ class OrganizationServicer(organization_pb2_grpc.OrganizationServiceServicer):
         )
         return await self._tenancy.create_organization(
             draft,
-            Replay("CreateOrganization", request, organization_pb2.CreateOrganizationResponse),
+            request,
+            organization_pb2.CreateOrganizationResponse,
             lambda created: organization_pb2.CreateOrganizationResponse(
                 organization=organization_proto(created)
             ),
@@ -232,7 +233,8 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         return await self._tenancy.create_user(
             request.parent,
             draft,
-            Replay("CreateUser", request, user_pb2.CreateUserResponse),
+            request,
+            user_pb2.CreateUserResponse,
             lambda created: user_pb2.CreateUserResponse(user=user_proto(created)),
         )
 
@@ -289,7 +291,8 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         return await self._tenancy.create_api_key(
             request.parent,
             draft,
-            Replay("CreateApiKey", request, user_pb2.CreateApiKeyResponse),
+            request,
+            user_pb2.CreateApiKeyResponse,
             respond,
         )
 

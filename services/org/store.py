@@ -31,6 +31,7 @@ from services.org.tokens import SigningKey
 from shared.auth import OPERATOR_ROLE, SERVICE_ROLE
 from shared.db import Connection
 from shared.errors import AlreadyExists
+from shared.pagination import keyset_after
 from shared.revocations import Revocation
 
 # Serializes creation and rotation of token signing keys across replicas.
@@ -124,7 +125,8 @@ async def organizations_page(
     limit: int,
 ) -> list[Organization]:
     """Organizations in (created_at, id) order after a keyset position, optionally filtered."""
-    conditions, args = _keyset(after)
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
     if plan is not None:
         args.append(plan)
         conditions.append(f"plan = ${len(args)}")
@@ -213,7 +215,8 @@ async def users_page(
     limit: int,
 ) -> list[User]:
     """An organization's users in (created_at, id) order, optionally of one role."""
-    conditions, args = _keyset(after)
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
     args.append(org_id)
     conditions.append(f"org_id = ${len(args)}")
     if role is not None:
@@ -361,7 +364,8 @@ async def api_keys_page(
     limit: int,
 ) -> list[ApiKey]:
     """An organization's API keys in (created_at, id) order, optionally filtered."""
-    conditions, args = _keyset(after)
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
     args.append(org_id)
     conditions.append(f"org_id = ${len(args)}")
     if user_id is not None:
@@ -549,12 +553,6 @@ async def insert_active_signing_key(
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-def _keyset(after: Sequence[Any] | None) -> tuple[list[str], list[Any]]:
-    if after is None:
-        return ["true"], []
-    return ["(created_at, id) > ($1, $2::uuid)"], [after[0], after[1]]
 
 
 def _assignments(

@@ -8,10 +8,10 @@ writes nothing. The servicer maps protos in and out; this layer never sees grpc.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -33,34 +33,16 @@ from shared import names, outbox
 from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
-from shared.idempotency import run_once
+from shared.idempotency import create_once
 from shared.outbox import PLATFORM_ORG_ID
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 from shared.revocations import TokenRevoked
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-T = TypeVar("T")
 
 ORG_PATTERN = "organizations/{org}"
 USER_PATTERN = "organizations/{org}/users/{user}"
 API_KEY_PATTERN = "organizations/{org}/apiKeys/{api_key}"
-
-
-@dataclass(frozen=True)
-class Replay(Generic[ResponseT]):
-    """What request-id idempotency needs of a Create: the request and its response type."""
-
-    method: str
-    request: Message
-    response_type: type[ResponseT]
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a List and the token of the next (empty on the last page)."""
-
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -116,7 +98,8 @@ class Tenancy:
     async def create_organization(
         self,
         draft: OrganizationDraft,
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[Organization], ResponseT],
         extra: list[FieldViolation],
     ) -> ResponseT:
@@ -138,7 +121,7 @@ class Tenancy:
                 )
             return respond(org)
 
-        return await self._create_once(replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get_organization(self, name: str) -> Organization:
         """GetOrganization."""
@@ -177,7 +160,7 @@ class Tenancy:
             rows = await store.organizations_page(
                 conn, plan=plan, only_id=only_id, after=after, limit=size + 1
             )
-        return self._page(rows, size, query, lambda org: [org.created_at, org.id])
+        return page_of(self._tokens, rows, size, query, lambda org: [org.created_at, org.id])
 
     async def update_organization(
         self, name: str, patch: OrganizationPatch, extra: list[FieldViolation]
@@ -229,7 +212,8 @@ class Tenancy:
         self,
         parent: str,
         draft: UserDraft,
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[User], ResponseT],
     ) -> ResponseT:
         """CreateUser: nobody grants a role above their own."""
@@ -251,7 +235,7 @@ class Tenancy:
             )
             return respond(user)
 
-        return await self._create_once(replay, create)
+        return await create_once(self._pool, request, response_type, create)
 
     async def get_user(self, name: str) -> User:
         """GetUser."""
@@ -273,7 +257,7 @@ class Tenancy:
         async with self._pool.acquire() as conn:
             await _require_organization(conn, org_id, parent)
             rows = await store.users_page(conn, org_id, role=role, after=after, limit=size + 1)
-        return self._page(rows, size, query, lambda user: [user.created_at, user.id])
+        return page_of(self._tokens, rows, size, query, lambda user: [user.created_at, user.id])
 
     async def update_user(self, name: str, patch: UserPatch) -> User:
         """UpdateUser: role rules, the last OWNER stays an OWNER, etag."""
@@ -332,7 +316,8 @@ class Tenancy:
         self,
         parent: str,
         draft: ApiKeyDraft,
-        replay: Replay[ResponseT],
+        request: Message,
+        response_type: type[ResponseT],
         respond: Callable[[CreatedApiKey], ResponseT],
     ) -> ResponseT:
         """CreateApiKey. The stored (replayable) response never holds the secret."""
@@ -369,7 +354,7 @@ class Tenancy:
             fresh.append(secret)
             return respond(CreatedApiKey(key, None))
 
-        response = await self._create_once(replay, create)
+        response = await create_once(self._pool, request, response_type, create)
         if fresh:
             # Only the first call sees the secret; it was never part of the stored response.
             setattr(response, "secret", fresh[0].secret)  # noqa: B010
@@ -407,7 +392,7 @@ class Tenancy:
                 after=after,
                 limit=size + 1,
             )
-        return self._page(rows, size, query, lambda key: [key.created_at, key.id])
+        return page_of(self._tokens, rows, size, query, lambda key: [key.created_at, key.id])
 
     async def revoke_api_key(self, name: str) -> ApiKey:
         """RevokeApiKey: the key can no longer be exchanged. Revoking twice is harmless."""
@@ -437,36 +422,8 @@ class Tenancy:
 
     # --- helpers -----------------------------------------------------------------------
 
-    async def _create_once(
-        self,
-        replay: Replay[ResponseT],
-        create: Callable[[Connection], Awaitable[ResponseT]],
-    ) -> ResponseT:
-        actor = current_principal()
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await run_once(
-                conn,
-                caller=actor.subject,
-                method=replay.method,
-                request=replay.request,
-                response_type=replay.response_type,
-                create=lambda: create(conn),
-            )
-
     @staticmethod
     async def _require_organization(conn: Connection, org_id: str, name: str) -> None:
         # KEY SHARE: a concurrent DeleteOrganization waits instead of orphaning the insert.
         if await store.organization(conn, org_id, lock=RowLock.KEY_SHARE) is None:
             raise NotFound("Organization", name)
-
-    def _page(
-        self,
-        rows: list[T],
-        size: int,
-        query: Sequence[object],
-        key_of: Callable[[T], Sequence[object]],
-    ) -> Page[T]:
-        if len(rows) <= size:
-            return Page(rows, "")
-        items = rows[:size]
-        return Page(items, self._tokens.encode(query, key_of(items[-1])))

@@ -19,7 +19,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -51,22 +51,12 @@ from shared.errors import (
     PermissionDenied,
     Unavailable,
 )
-from shared.pagination import PageTokens, page_size
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 # Texts longer than this are embedded in a worker thread, off the event loop.
 _EMBED_IN_THREAD_CHARS = 4096
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a List and the token of the next (empty on the last page)."""
-
-    items: list[T]
-    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -270,10 +260,7 @@ class PatternCatalog:
                 after=after,
                 limit=size + 1,
             )
-        if len(rows) <= size:
-            return Page(rows, "")
-        last = rows[size - 1]
-        return Page(rows[:size], self._tokens.encode(query, [last.created_at, last.id]))
+        return page_of(self._tokens, rows, size, query, lambda p: [p.created_at, p.id])
 
     async def search(self, query: SearchQuery) -> list[SearchResult]:
         """SearchPatterns: nearest vectors from the index, ranked against PostgreSQL."""

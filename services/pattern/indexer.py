@@ -29,18 +29,16 @@ from services.pattern.index import (
     VectorIndex,
 )
 from services.pattern.store import IndexWork
-from shared.db import Connection
+from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import DomainError
+from shared.listen import Listener, wait_woken
 
 log = logging.getLogger(__name__)
 
 # What a failed pass may raise besides bugs: the index or the database being unreachable,
 # a refused write, or an index of another dimension (until ReindexPatterns resets it).
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # a pooled connection caught by a server restart
+    *DATABASE_ERRORS,
     DomainError,
     IndexWriteFailed,
     IndexDimensionMismatch,
@@ -83,24 +81,30 @@ class Indexer:
 
     async def run(self) -> None:
         """Indexes until cancelled."""
-        listener = await self._listen()
+        listener = Listener(
+            self._dsn,
+            {store.INDEX_CHANNEL: lambda _: self._wake.set()},
+            on_reconnect=self._wake.set,
+            application_name="sensei-pattern-indexer",
+            min_backoff_seconds=self._min_backoff,
+            max_backoff_seconds=self._max_backoff,
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(listener.run(), name="pattern-indexer-listener")
+            await self._index_forever()
+
+    async def _index_forever(self) -> None:
         backoff = self._min_backoff
-        try:
-            while True:
-                try:
-                    await self.catch_up()
-                except RETRYABLE_ERRORS as exc:
-                    log.warning("pattern indexer: pass failed, retrying in %.2fs: %s", backoff, exc)
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
-                    if listener is None or listener.is_closed():
-                        listener = await self._listen()
-                    continue
-                backoff = self._min_backoff
-                await self._sleep(self._poll_seconds)
-        finally:
-            if listener is not None and not listener.is_closed():
-                await listener.close()
+        while True:
+            try:
+                await self.catch_up()
+            except RETRYABLE_ERRORS as exc:
+                log.warning("pattern indexer: pass failed, retrying in %.2fs: %s", backoff, exc)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = self._min_backoff
+            await self._sleep(self._poll_seconds)
 
     async def catch_up(self) -> int:
         """One pass: every pending pattern, then every queued deletion. Returns how many
@@ -215,18 +219,8 @@ class Indexer:
             await self._index.delete([deletion.embedding_id for deletion in queued])
             await store.forget_deletions(conn, queued)
 
-    async def _listen(self) -> asyncpg.Connection | None:
-        # A dedicated connection: a pooled one would lose its LISTEN when returned.
-        try:
-            listener: asyncpg.Connection = await asyncpg.connect(self._dsn)
-            await listener.add_listener(store.INDEX_CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return None
-        return listener
-
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await wait_woken(self._wake, seconds)
         self._wake.clear()
 
 
@@ -234,5 +228,5 @@ async def _unlock(conn: Connection) -> None:
     # After a cancelled or failed query the connection may refuse even this, and the
     # original error (or the cancellation) must win; the pool resets the connection on
     # release, which drops session locks too.
-    with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+    with contextlib.suppress(*DATABASE_ERRORS):
         await store.unlock_indexer(conn)

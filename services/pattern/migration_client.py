@@ -14,7 +14,7 @@ import grpc
 
 from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 from shared import client
-from shared.auth import ServiceCredentials
+from shared.credentials import ServiceCredentials
 from shared.errors import NotFound, Unavailable
 
 

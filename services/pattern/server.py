@@ -31,7 +31,6 @@ from services.pattern.index_weaviate import DEFAULT_COLLECTION, DEFAULT_GRPC_POR
 from services.pattern.indexer import Indexer
 from services.pattern.migration_client import MigrationClient
 from services.pattern.servicer import PatternServicer
-from shared.auth import ServiceCredentials
 from shared.config import ConfigError, ServiceConfig
 from shared.pagination import PageTokens
 from shared.server import ServiceContext, ServiceDefinition
@@ -79,8 +78,8 @@ async def setup(ctx: ServiceContext) -> None:
         max_backoff_seconds=_number(config, "INDEXER_MAX_BACKOFF_SECONDS", 10.0, float),
     )
     ctx.run_in_background(indexer.run(), name="pattern-indexer")
-    credentials = ServiceCredentials(config.address_of("org"), config.service_api_key)
-    ctx.on_close(credentials.close)
+    credentials = ctx.credentials
+    assert credentials is not None
     migrations = MigrationClient(config.address_of("migration"), credentials)
     ctx.on_close(migrations.close)
     catalog = PatternCatalog(

@@ -30,20 +30,13 @@ from services.verification.migration_client import MigrationClient
 from services.verification.row_counts import ProgressCallback, compare_row_counts
 from services.verification.schema_parity import SchemaRef, schema_parity, tables_of
 from shared.connection_configs import Destination, destination_of
+from shared.db import DATABASE_ERRORS
 from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# What a failing connection attempt or query on the source/target can raise.
-_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
 
 
 @dataclass(frozen=True)
@@ -113,7 +106,7 @@ class CheckRunner:
                         source, target, tables, self._checksum_options, progress
                     )
                     result, score = checksums.to_dict(), checksums.score
-            except _DATABASE_ERRORS as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning(
                     "comparing %s with %s failed: %s: %s",
                     source_destination.describe(),
@@ -172,7 +165,7 @@ class CheckRunner:
         try:
             yield connection
         finally:
-            with contextlib.suppress(*_DATABASE_ERRORS):
+            with contextlib.suppress(*DATABASE_ERRORS):
                 await connection.close(timeout=5)
 
 

@@ -16,9 +16,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-import asyncpg
-
 from services.verification.store import CHANGES_CHANNEL, JOBS_CHANNEL
+from shared.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +29,6 @@ class _Resync:
 RESYNC: Final = _Resync()
 
 Change = dict[str, Any] | _Resync
-
-# What asyncpg hands a notification callback as its connection.
-Listening = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 class Subscription:
@@ -53,19 +49,22 @@ class Subscription:
 class ChangeFeed:
     """The process's listening connection and its subscribers."""
 
-    def __init__(self, dsn: str, *, reconnect_seconds: float = 1.0) -> None:
-        self._dsn = dsn
-        self._reconnect_seconds = reconnect_seconds
-        self._connection: asyncpg.Connection | None = None
+    def __init__(self, dsn: str, *, max_backoff_seconds: float = 5.0) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._job_waiters: set[asyncio.Event] = set()
-        self._lost = asyncio.Event()
+        self._listener = Listener(
+            dsn,
+            {CHANGES_CHANNEL: self._on_change, JOBS_CHANNEL: self._on_job},
+            on_reconnect=self._resync,
+            application_name="sensei-verification-feed",
+            max_backoff_seconds=max_backoff_seconds,
+        )
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connects and starts listening; reconnects in the background when the link drops."""
-        await self._connect()
-        self._supervisor = asyncio.create_task(self._supervise(), name="verification-feed")
+        await self._listener.connect()
+        self._supervisor = asyncio.create_task(self._listener.run(), name="verification-feed")
 
     async def close(self) -> None:
         """Stops listening."""
@@ -73,8 +72,7 @@ class ChangeFeed:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        if self._connection is not None and not self._connection.is_closed():
-            await self._connection.close()
+        await self._listener.close()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, verification_id: str) -> AsyncIterator[Subscription]:
@@ -96,42 +94,16 @@ class ChangeFeed:
         self._job_waiters.add(event)
         return event
 
-    async def _connect(self) -> None:
-        connection: asyncpg.Connection = await asyncpg.connect(self._dsn)
-        try:
-            await connection.add_listener(CHANGES_CHANNEL, self._on_change)
-            await connection.add_listener(JOBS_CHANNEL, self._on_job)
-        except BaseException:
-            await connection.close()
-            raise
-        connection.add_termination_listener(lambda _: self._lost.set())
-        self._connection = connection
+    def _resync(self) -> None:
+        # Reconnected: changes and job wake-ups may have been missed meanwhile.
+        for subscribers in self._subscribers.values():
+            for subscription in subscribers:
+                subscription.put(RESYNC)
+        self._wake_workers()
 
-    async def _supervise(self) -> None:
-        while True:
-            await self._lost.wait()
-            self._lost.clear()
-            log.warning("verification change feed lost its connection; reconnecting")
-            while True:
-                try:
-                    await self._connect()
-                    break
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    asyncpg.InternalClientError,
-                ) as exc:
-                    log.warning("verification change feed: reconnect failed: %s", exc)
-                    await asyncio.sleep(self._reconnect_seconds)
-            for subscribers in self._subscribers.values():
-                for subscription in subscribers:
-                    subscription.put(RESYNC)
-            self._wake_workers()
-
-    def _on_change(self, _conn: Listening, _pid: int, _channel: str, payload: object) -> None:
+    def _on_change(self, payload: str) -> None:
         try:
-            change = json.loads(str(payload))
+            change = json.loads(payload)
             verification_id = str(change["id"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed verification change notification")
@@ -139,7 +111,7 @@ class ChangeFeed:
         for subscription in self._subscribers.get(verification_id, ()):
             subscription.put(change)
 
-    def _on_job(self, _conn: Listening, _pid: int, _channel: str, _payload: object) -> None:
+    def _on_job(self, _payload: str) -> None:
         self._wake_workers()
 
     def _wake_workers(self) -> None:

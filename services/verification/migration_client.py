@@ -18,7 +18,7 @@ from sensei.migration.v1 import (
 )
 from services.verification.schema_parity import SchemaDifference, SchemaRef
 from shared import client, protoconv
-from shared.auth import ServiceCredentials
+from shared.credentials import ServiceCredentials
 from shared.errors import DomainError, FailedPrecondition, NotFound, Unavailable
 
 _PERMANENT = {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT}

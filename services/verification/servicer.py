@@ -191,7 +191,7 @@ class VerificationServicer(verification_pb2_grpc.VerificationServiceServicer):  
             status_filter(request.status),
         )
         return pb.ListVerificationsResponse(
-            verifications=[verification_proto(v) for v in page.verifications],
+            verifications=[verification_proto(v) for v in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -217,7 +217,7 @@ class VerificationServicer(verification_pb2_grpc.VerificationServiceServicer):  
     ) -> verification_pb2.ListSigningKeysResponse:
         page = await self._signing.list_keys(request.page_size, request.page_token)
         return pb.ListSigningKeysResponse(
-            signing_keys=[signing_key_proto(key) for key in page.keys],
+            signing_keys=[signing_key_proto(key) for key in page.items],
             next_page_token=page.next_page_token,
         )
 

@@ -38,20 +38,12 @@ from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import NotFound, Unavailable
-from shared.idempotency import run_once
-from shared.pagination import PageTokens, page_size
+from shared.idempotency import create_once
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 log = logging.getLogger(__name__)
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-
-
-@dataclass(frozen=True)
-class KeyPage:
-    """One page of signing keys and the token of the next (empty on the last page)."""
-
-    keys: list[SigningKeyRecord]
-    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -153,17 +145,14 @@ class SigningKeys:
 
     # --- keys ------------------------------------------------------------------------------
 
-    async def list_keys(self, requested_size: int, page_token: str) -> KeyPage:
+    async def list_keys(self, requested_size: int, page_token: str) -> Page[SigningKeyRecord]:
         """ListSigningKeys, newest first."""
         size = page_size(requested_size)
         query = ["signing_keys"]
         after = self._tokens.decode(page_token, query)
         async with self._pool.acquire() as conn:
             keys = await store.signing_keys_page(conn, after, size + 1)
-        if len(keys) <= size:
-            return KeyPage(keys, "")
-        last = keys[size - 1]
-        return KeyPage(keys[:size], self._tokens.encode(query, [last.not_before, last.key_id]))
+        return page_of(self._tokens, keys, size, query, lambda key: [key.not_before, key.key_id])
 
     async def rotate(
         self,
@@ -172,27 +161,18 @@ class SigningKeys:
         respond: Callable[[Rotation], ResponseT],
     ) -> ResponseT:
         """RotateSigningKey: a new active key; the old one retires. Idempotent by request_id."""
-        principal = current_principal()
-        async with self._pool.acquire() as conn, conn.transaction():
 
-            async def create() -> ResponseT:
-                rotation = await self._rotate(conn)
-                await _audit(
-                    conn,
-                    action="signing_key.rotate",
-                    key_id=rotation.active.key_id,
-                    details={"retired_key_id": rotation.retired.key_id if rotation.retired else ""},
-                )
-                return respond(rotation)
-
-            return await run_once(
+        async def create(conn: Connection) -> ResponseT:
+            rotation = await self._rotate(conn)
+            await _audit(
                 conn,
-                caller=principal.subject,
-                method="RotateSigningKey",
-                request=request,
-                response_type=response_type,
-                create=create,
+                action="signing_key.rotate",
+                key_id=rotation.active.key_id,
+                details={"retired_key_id": rotation.retired.key_id if rotation.retired else ""},
             )
+            return respond(rotation)
+
+        return await create_once(self._pool, request, response_type, create)
 
     async def revoke(self, name: str, reason: str) -> Revocation:
         """RevokeSigningKey: its certificates fail from now on; the active key also rotates."""

@@ -24,6 +24,7 @@ from services.verification.domain import (
 )
 from services.verification.keyring import SigningKeyRecord, SigningKeyStatus
 from shared.db import Connection
+from shared.pagination import keyset_after
 
 CHANGES_CHANNEL = "sensei_verification_changes"
 JOBS_CHANNEL = "sensei_verification_jobs"
@@ -127,8 +128,10 @@ async def verifications_page(
     limit: int,
 ) -> list[Verification]:
     """Verifications of an organization (optionally of one migration) by (created_at, id)."""
-    conditions = ["org_id = $1"]
-    args: list[Any] = [org_id]
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
+    args.append(org_id)
+    conditions.append(f"org_id = ${len(args)}")
     if migration_id is not None:
         args.append(migration_id)
         conditions.append(f"migration_id = ${len(args)}")
@@ -138,9 +141,6 @@ async def verifications_page(
     if status_filter is not None:
         args.append(status_filter.value)
         conditions.append(f"status = ${len(args)}")
-    if after is not None:
-        args.extend([after[0], after[1]])
-        conditions.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)}::uuid)")
     args.append(limit)
     rows = await conn.fetch(
         f"SELECT {_VERIFICATION_COLUMNS} FROM verifications WHERE {' AND '.join(conditions)}"
@@ -427,20 +427,13 @@ async def signing_keys_page(
     conn: Connection, after: Sequence[Any] | None, limit: int
 ) -> list[SigningKeyRecord]:
     """Keys newest first, after the (not_before, key_id) of the previous page's last key."""
-    if after is None:
-        rows = await conn.fetch(
-            f"SELECT {_KEY_COLUMNS} FROM signing_keys"
-            " ORDER BY not_before DESC, key_id DESC LIMIT $1",
-            limit,
-        )
-    else:
-        rows = await conn.fetch(
-            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE (not_before, key_id) < ($1, $2)"
-            " ORDER BY not_before DESC, key_id DESC LIMIT $3",
-            after[0],
-            after[1],
-            limit,
-        )
+    keyset, args = keyset_after(("not_before", "key_id"), after, first_param=2, descending=True)
+    rows = await conn.fetch(
+        f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE {keyset}"
+        " ORDER BY not_before DESC, key_id DESC LIMIT $1",
+        limit,
+        *args,
+    )
     return [_signing_key(row) for row in rows]
 
 

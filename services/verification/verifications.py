@@ -9,7 +9,6 @@ in and out; this layer never sees grpc.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
@@ -30,19 +29,12 @@ from services.verification.feed import ChangeFeed
 from services.verification.migration_client import MigrationClient
 from shared import outbox
 from shared.auth import current_principal
+from shared.db import Connection
 from shared.errors import NotFound
-from shared.idempotency import run_once
-from shared.pagination import PageTokens, page_size
+from shared.idempotency import create_once
+from shared.pagination import Page, PageTokens, page_of, page_size
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-
-
-@dataclass(frozen=True)
-class VerificationPage:
-    """One page of verifications and the token of the next (empty on the last page)."""
-
-    verifications: list[Verification]
-    next_page_token: str
 
 
 class Verifications:
@@ -76,33 +68,25 @@ class Verifications:
         # Over RPC, before the transaction: the migration must exist in this organization.
         if await self._migrations.migration_org(new.migration_name) != new.org_id:
             raise NotFound("Migration", new.migration_name)
-        async with self._pool.acquire() as conn, conn.transaction():
 
-            async def create() -> ResponseT:
-                created = await store.insert_verification(conn, new_id(), new, principal.subject)
-                await store.enqueue_job(conn, created.id)
-                await outbox.record(
-                    conn,
-                    action="verification.create",
-                    resource_type="verification",
-                    resource_id=created.id,
-                    org_id=created.org_id,
-                    details={
-                        "migration_id": created.migration_id,
-                        "type": created.type.value,
-                        "tables": list(created.tables),
-                    },
-                )
-                return respond(created)
-
-            return await run_once(
+        async def create(conn: Connection) -> ResponseT:
+            created = await store.insert_verification(conn, new_id(), new, principal.subject)
+            await store.enqueue_job(conn, created.id)
+            await outbox.record(
                 conn,
-                caller=principal.subject,
-                method="CreateVerification",
-                request=request,
-                response_type=response_type,
-                create=create,
+                action="verification.create",
+                resource_type="verification",
+                resource_id=created.id,
+                org_id=created.org_id,
+                details={
+                    "migration_id": created.migration_id,
+                    "type": created.type.value,
+                    "tables": list(created.tables),
+                },
             )
+            return respond(created)
+
+        return await create_once(self._pool, request, response_type, create)
 
     async def get(self, name: str) -> Verification:
         """GetVerification."""
@@ -144,7 +128,7 @@ class Verifications:
         page_token: str,
         type_filter: VerificationType | None,
         status_filter: VerificationStatus | None,
-    ) -> VerificationPage:
+    ) -> Page[Verification]:
         """ListVerifications of one migration, or of every migration (`-`), oldest first."""
         org_id, migration_id = parse_list_parent(parent)
         size = page_size(requested_size)
@@ -173,10 +157,7 @@ class Verifications:
                 after=after,
                 limit=size + 1,
             )
-        if len(rows) <= size:
-            return VerificationPage(rows, "")
-        last = rows[size - 1]
-        return VerificationPage(rows[:size], self._tokens.encode(query, [last.created_at, last.id]))
+        return page_of(self._tokens, rows, size, query, lambda v: [v.created_at, v.id])
 
     async def watch(self, name: str) -> AsyncIterator[Verification]:
         """WatchVerification: the current state, then every committed change until terminal.

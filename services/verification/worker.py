@@ -42,8 +42,9 @@ from services.verification.feed import ChangeFeed
 from services.verification.row_counts import ProgressCallback
 from services.verification.signing import SigningKeys
 from shared import outbox
-from shared.db import Connection
+from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS, Connection
 from shared.errors import Unavailable
+from shared.listen import wait_woken
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,8 @@ T = TypeVar("T")
 
 # Failures of this service's own database: transient, the job is retried.
 _OWN_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
+    *TRANSIENT_DB_ERRORS,
+    *CONFLICT_DB_ERRORS,
 )
 
 
@@ -97,8 +95,7 @@ class Worker:
                 log.exception("worker %s: unexpected failure", self.worker_id)
                 worked = False
             if not worked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self._policy.poll_seconds)
+                await wait_woken(wake, self._policy.poll_seconds)
 
     async def run_once(self) -> bool:
         """Claims one job and carries it through; False when there was none to claim."""

@@ -14,7 +14,7 @@ import pytest
 from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 from sensei.org.v1 import organization_pb2, organization_pb2_grpc
 from shared import client
-from shared.interceptor import REQUEST_ID_HEADER, request_id_scope
+from shared.context import REQUEST_ID_HEADER, request_id_scope
 from shared.logs import JsonFormatter
 from tests.harness import Suite
 

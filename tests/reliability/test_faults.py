@@ -53,15 +53,15 @@ INTERNAL_CLIENT_ERROR = "InternalClientError"
 BACKGROUND_LOOP_DIES = (
     "bug: the same asyncpg InternalClientError ends a background loop for good (no log, no"
     " restart): services/pattern/indexer.py Indexer.run (RETRYABLE_ERRORS) and"
-    " shared/relay.py OutboxRelay.run catch only OSError/PostgresError/InterfaceError/..., so"
+    " shared/relay.py OutboxRelay.run must catch shared/db.py DATABASE_ERRORS, else"
     " the index or the audit relay silently stops until the process restarts"
 )
 INTERNAL_DURING_RESTART = (
     "bug: a call cut off by the PostgreSQL shutdown can end INTERNAL instead of UNAVAILABLE:"
     " asyncpg raises InternalClientError('cannot switch to state 15; another operation (2) is"
     " in progress') on a pooled connection the server is terminating (seen at BEGIN and"
-    " COMMIT, services/migration/unit_of_work.py create_once, services/pattern/catalog.py"
-    " upsert); shared/interceptor.py _UNAVAILABLE_DB_ERRORS does not list it"
+    " COMMIT, shared/idempotency.py create_once, services/pattern/catalog.py"
+    " upsert); shared/db.py TRANSIENT_DB_ERRORS (mapped by shared/interceptor.py) must list it"
 )
 TERMINAL_VERIFICATION = {
     verification_pb2.VERIFICATION_STATUS_PASSED,

@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sensei.org.v1 import organization_pb2, organization_pb2_grpc
 from shared import config as config_module
+from shared.db import Connection
 from shared.errors import NotFound
+from shared.idempotency import create_once
 from shared.revocations import FollowedFreshness, RevocationList
 from shared.server import RunningService, ServiceContext, ServiceDefinition, start
 
@@ -52,9 +55,11 @@ class StaticKeys:
 
 
 class ProbeOrganizations(organization_pb2_grpc.OrganizationServiceServicer):  # type: ignore[misc]
-    """An OrganizationService whose GetOrganization can be held open, for shutdown tests."""
+    """An OrganizationService whose GetOrganization can be held open, for shutdown tests, and
+    whose CreateOrganization is an idempotent create writing one `probe_created` row."""
 
     def __init__(self) -> None:
+        self.pool: asyncpg.Pool | None = None
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
         self.hold = False
@@ -71,6 +76,25 @@ class ProbeOrganizations(organization_pb2_grpc.OrganizationServiceServicer):  # 
             raise NotFound("Organization", request.name)
         return organization_pb2.GetOrganizationResponse(
             organization=organization_pb2.Organization(name=request.name, id=org_id)
+        )
+
+    async def CreateOrganization(self, request: Any, context: Any) -> Any:
+        async def create(conn: Connection) -> organization_pb2.CreateOrganizationResponse:
+            org_id = str(uuid.uuid4())
+            await conn.execute(
+                "INSERT INTO probe_created (id, slug) VALUES ($1, $2)",
+                org_id,
+                request.organization.slug,
+            )
+            return organization_pb2.CreateOrganizationResponse(
+                organization=organization_pb2.Organization(
+                    name=f"organizations/{org_id}", id=org_id, slug=request.organization.slug
+                )
+            )
+
+        assert self.pool is not None
+        return await create_once(
+            self.pool, request, organization_pb2.CreateOrganizationResponse, create
         )
 
 
@@ -96,6 +120,9 @@ async def probe_server(database_url: str) -> AsyncIterator[ProbeServer]:
         nothing_revoked = RevocationList()
         nothing_revoked.confirmed(0)
         ctx.freshness = FollowedFreshness(nothing_revoked)
+        async with ctx.pool.acquire() as conn:
+            await conn.execute("CREATE TABLE IF NOT EXISTS probe_created (id uuid, slug text)")
+        servicer.pool = ctx.pool
         ctx.add_servicer(organization_pb2_grpc.add_OrganizationServiceServicer_to_server, servicer)
 
     definition = ServiceDefinition(

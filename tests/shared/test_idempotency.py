@@ -1,29 +1,21 @@
-"""Request-id idempotency of creates."""
+"""Request-id idempotency of creates (shared.idempotency.create_once), over a real server."""
+
+from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import asyncpg
+import grpc
 import pytest
 
-from sensei.org.v1 import organization_pb2
-from shared.db import migrate, service_migrations
-from shared.errors import InvalidArgument
-from shared.idempotency import run_once
+from sensei.org.v1 import organization_pb2, organization_pb2_grpc
+from shared.db import SHARED_MIGRATIONS, migrate, migrations_in
+from shared.idempotency import create_once
+from tests.harness import error_info
+from tests.shared.conftest import ProbeServer
 
-SVC = {"search_path": "svc"}
-
-
-async def _database(make_database: Callable[[], Awaitable[str]]) -> str:
-    dsn = await make_database()
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": "svc"})
-    try:
-        await migrate(conn, "svc", service_migrations(Path("/nonexistent")))
-        await conn.execute("CREATE TABLE svc.created (slug text)")
-    finally:
-        await conn.close()
-    return dsn
+CREATE_ORGANIZATION = "/sensei.org.v1.OrganizationService/CreateOrganization"
 
 
 def _request(slug: str, request_id: str) -> organization_pb2.CreateOrganizationRequest:
@@ -33,71 +25,103 @@ def _request(slug: str, request_id: str) -> organization_pb2.CreateOrganizationR
 
 
 async def _create(
-    conn: asyncpg.Connection, request: organization_pb2.CreateOrganizationRequest
+    probe: ProbeServer, request: organization_pb2.CreateOrganizationRequest, token: str
 ) -> organization_pb2.CreateOrganizationResponse:
-    async def create() -> organization_pb2.CreateOrganizationResponse:
-        await conn.execute("INSERT INTO svc.created VALUES ($1)", request.organization.slug)
-        return organization_pb2.CreateOrganizationResponse(organization=request.organization)
+    async with grpc.aio.insecure_channel(probe.address) as channel:
+        stub = organization_pb2_grpc.OrganizationServiceStub(channel)
+        response: organization_pb2.CreateOrganizationResponse = await stub.CreateOrganization(
+            request, metadata=(("authorization", f"Bearer {token}"),)
+        )
+        return response
 
-    async with conn.transaction():
-        return await run_once(
-            conn,
-            caller="users/1",
-            method="CreateOrganization",
-            request=request,
-            response_type=organization_pb2.CreateOrganizationResponse,
-            create=create,
+
+async def _rows(probe: ProbeServer, sql: str) -> list[asyncpg.Record]:
+    async with probe.running.context.pool.acquire() as conn:
+        return list(await conn.fetch(sql))
+
+
+async def test_repeat_returns_first_response_and_writes_nothing(
+    probe_server: ProbeServer,
+) -> None:
+    token = probe_server.keys.token(role="SERVICE", sub="serviceAccounts/s1")
+    first = await _create(probe_server, _request("acme", "r-1"), token)
+    again = await _create(probe_server, _request("acme", "r-1"), token)
+    assert again == first
+    assert len(await _rows(probe_server, "SELECT * FROM probe_created")) == 1
+
+
+async def test_concurrent_repeats_create_once(probe_server: ProbeServer) -> None:
+    token = probe_server.keys.token(role="SERVICE", sub="serviceAccounts/s1")
+    results = await asyncio.gather(
+        *(_create(probe_server, _request("acme", "r-2"), token) for _ in range(5))
+    )
+    assert all(result == results[0] for result in results)
+    assert len(await _rows(probe_server, "SELECT * FROM probe_created")) == 1
+
+
+async def test_reused_request_id_with_another_request_is_invalid(
+    probe_server: ProbeServer,
+) -> None:
+    token = probe_server.keys.token(role="SERVICE", sub="serviceAccounts/s1")
+    await _create(probe_server, _request("acme", "r-3"), token)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _create(probe_server, _request("other", "r-3"), token)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(caught.value).reason == "REQUEST_ID_REUSED"
+    assert len(await _rows(probe_server, "SELECT * FROM probe_created")) == 1
+
+
+async def test_request_ids_are_per_caller(probe_server: ProbeServer) -> None:
+    one = probe_server.keys.token(role="SERVICE", sub="serviceAccounts/s1")
+    other = probe_server.keys.token(role="SERVICE", sub="serviceAccounts/s2")
+    first = await _create(probe_server, _request("acme", "r-4"), one)
+    second = await _create(probe_server, _request("acme", "r-4"), other)
+    assert first.organization.id != second.organization.id
+
+
+async def test_without_request_id_every_call_creates(probe_server: ProbeServer) -> None:
+    token = probe_server.keys.token(role="SERVICE", sub="serviceAccounts/s1")
+    await _create(probe_server, _request("acme", ""), token)
+    await _create(probe_server, _request("acme", ""), token)
+    assert len(await _rows(probe_server, "SELECT * FROM probe_created")) == 2
+
+
+async def test_the_key_is_the_caller_and_the_full_method_path_of_the_call(
+    probe_server: ProbeServer,
+) -> None:
+    token = probe_server.keys.token(role="SERVICE", sub="serviceAccounts/s1")
+    await _create(probe_server, _request("acme", "r-5"), token)
+    stored = await _rows(probe_server, "SELECT caller, method, request_id FROM request_ids")
+    assert [tuple(row) for row in stored] == [("serviceAccounts/s1", CREATE_ORGANIZATION, "r-5")]
+
+
+async def test_outside_a_call_there_is_no_method_to_key_on(probe_server: ProbeServer) -> None:
+    async def create(conn: object) -> organization_pb2.CreateOrganizationResponse:
+        raise AssertionError("must not run")
+
+    with pytest.raises(RuntimeError, match="no current method"):
+        await create_once(
+            probe_server.running.context.pool,
+            _request("acme", "r-6"),
+            organization_pb2.CreateOrganizationResponse,
+            create,
         )
 
 
-async def test_repeat_returns_first_result_and_writes_nothing(
+async def test_request_ids_stored_under_bare_method_names_are_found_again(
     make_database: Callable[[], Awaitable[str]],
 ) -> None:
-    conn = await asyncpg.connect(await _database(make_database), server_settings=SVC)
+    shared = migrations_in(SHARED_MIGRATIONS, "shared/")
+    before = [m for m in shared if m.version < "shared/0004"]
+    conn = await asyncpg.connect(await make_database())
     try:
-        first = await _create(conn, _request("acme", "r-1"))
-        again = await _create(conn, _request("acme", "r-1"))
-        rows = await conn.fetchval("SELECT count(*) FROM svc.created")
+        await migrate(conn, "svc", before)
+        await conn.execute(
+            "INSERT INTO svc.request_ids (caller, method, request_id, request_hash)"
+            " VALUES ('users/1', 'CreateUser', 'r-7', 'h'), ('users/1', 'Other', 'r-7', 'h')"
+        )
+        await migrate(conn, "svc", shared)
+        methods = await conn.fetch("SELECT method FROM svc.request_ids ORDER BY method")
     finally:
         await conn.close()
-    assert again == first
-    assert rows == 1
-
-
-async def test_concurrent_repeats_create_once(make_database: Callable[[], Awaitable[str]]) -> None:
-    dsn = await _database(make_database)
-    conns = [await asyncpg.connect(dsn, server_settings=SVC) for _ in range(5)]
-    try:
-        results = await asyncio.gather(*(_create(c, _request("acme", "r-2")) for c in conns))
-        rows = await conns[0].fetchval("SELECT count(*) FROM svc.created")
-    finally:
-        for conn in conns:
-            await conn.close()
-    assert rows == 1
-    assert all(result == results[0] for result in results)
-
-
-async def test_reused_request_id_with_other_body_is_invalid(
-    make_database: Callable[[], Awaitable[str]],
-) -> None:
-    conn = await asyncpg.connect(await _database(make_database), server_settings=SVC)
-    try:
-        await _create(conn, _request("acme", "r-3"))
-        with pytest.raises(InvalidArgument) as caught:
-            await _create(conn, _request("other", "r-3"))
-    finally:
-        await conn.close()
-    assert caught.value.reason == "REQUEST_ID_REUSED"
-
-
-async def test_without_request_id_every_call_creates(
-    make_database: Callable[[], Awaitable[str]],
-) -> None:
-    conn = await asyncpg.connect(await _database(make_database), server_settings=SVC)
-    try:
-        await _create(conn, _request("acme", ""))
-        await _create(conn, _request("acme", ""))
-        rows = await conn.fetchval("SELECT count(*) FROM svc.created")
-    finally:
-        await conn.close()
-    assert rows == 2
+    assert [row["method"] for row in methods] == ["/sensei.org.v1.UserService/CreateUser", "Other"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from services.pattern.domain import IndexState
 from shared.db import Connection
+from shared.pagination import keyset_after
 
 INDEX_CHANNEL = "sensei_pattern_index"
 
@@ -63,15 +64,12 @@ async def pending_work(
     conn: Connection, *, after: Sequence[Any] | None, limit: int
 ) -> tuple[list[IndexWork], list[Any] | None]:
     """The next pending patterns in (created_at, id) order, and the keyset to continue."""
-    args: list[Any] = [limit]
-    condition = ""
-    if after is not None:
-        args.extend(after)
-        condition = " AND (created_at, id) > ($2::timestamptz, $3::uuid)"
+    keyset, args = keyset_after(("created_at", "id"), after, first_param=2)
     rows = await conn.fetch(
         "SELECT id::text, embedding_id, fingerprint, type, embedding, source_text,"
         " index_revision, created_at FROM patterns"
-        f" WHERE index_state = 'PENDING'{condition} ORDER BY created_at, id LIMIT $1",
+        f" WHERE index_state = 'PENDING' AND {keyset} ORDER BY created_at, id LIMIT $1",
+        limit,
         *args,
     )
     work = [

@@ -15,6 +15,7 @@ import asyncpg
 
 from services.pattern.domain import IndexState, Pattern, PatternInput
 from shared.db import Connection
+from shared.pagination import keyset_after
 
 PATTERN_COLUMNS = (
     "id::text, type, fingerprint, embedding_id, success_count, failure_count, metadata::text,"
@@ -84,11 +85,8 @@ async def patterns_page(
     limit: int,
 ) -> list[Pattern]:
     """Patterns in (created_at, id) order after a keyset position, optionally filtered."""
-    conditions = ["true"]
-    args: list[Any] = []
-    if after is not None:
-        args.extend(after)
-        conditions.append("(created_at, id) > ($1::timestamptz, $2::uuid)")
+    keyset, args = keyset_after(("created_at", "id"), after)
+    conditions = [keyset]
     if pattern_type is not None:
         args.append(pattern_type)
         conditions.append(f"type = ${len(args)}")
