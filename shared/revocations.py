@@ -116,7 +116,8 @@ class RevocationList:
         self._orgs: dict[str, datetime] = {}
 
     def apply(self, revocation: Revocation) -> None:
-        """Takes one entry (entries arrive in sequence order; repeats are harmless)."""
+        """Takes one entry: tokens it concerns are refused from now on (repeats are
+        harmless). The resume position moves only with `advance`/`confirmed`."""
         at = revocation.revoked_at or datetime.now(UTC)
         if revocation.api_key_id is not None:
             self._keys[revocation.api_key_id] = at
@@ -124,11 +125,14 @@ class RevocationList:
             self._subjects[revocation.subject] = (revocation.current_role, at)
         elif revocation.org_id is not None:
             self._orgs[revocation.org_id] = at
-        self.sequence = max(self.sequence, revocation.sequence)
+
+    def advance(self, sequence: int) -> None:
+        """Everything up to `sequence` is fully handled: resume after it."""
+        self.sequence = max(self.sequence, sequence)
 
     def confirmed(self, sequence: int) -> None:
         """The org service says our view is complete up to `sequence`, as of now."""
-        self.sequence = max(self.sequence, sequence)
+        self.advance(sequence)
         self._heard_at = self._clock()
 
     @property
@@ -251,12 +255,16 @@ class RevocationFollower:
             metadata=await self._metadata(),
         )
         async for batch in stream:
-            for message in batch.revocations:
-                revocation = Revocation.from_proto(message)
+            revocations = [Revocation.from_proto(message) for message in batch.revocations]
+            # Refuse the tokens first; the slower consequences of a deletion follow, and the
+            # position moves past them only once they are done.
+            for revocation in revocations:
+                self.revocations.apply(revocation)
+            for revocation in revocations:
                 if revocation.org_id is not None:
                     for callback in self._deletion_callbacks:
                         await callback(revocation.org_id)
-                self.revocations.apply(revocation)
+            self.revocations.advance(batch.sequence)
             if batch.caught_up:
                 self.revocations.confirmed(batch.sequence)
                 self._caught_up.set()

@@ -68,6 +68,8 @@ def test_a_revocation_concerns_only_its_target() -> None:
     ):
         revocations.apply(revocation)
     assert revocations.revoked_because(**_claims(_principal())) is None  # type: ignore[arg-type]
+    assert revocations.sequence == 0  # applied, but the position moves only when handled
+    revocations.advance(3)
     assert revocations.sequence == 3
 
 
