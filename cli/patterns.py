@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from cli.client import Client
 from cli.commands import SubParsers
 from cli.errors import CliError, ExitCode
-from cli.output import Output, as_json, percent
+from cli.output import Output, as_json, count, percent
 from sensei.pattern.v1 import pattern_pb2, pattern_pb2_grpc
 
 pb = pattern_pb2
@@ -159,7 +159,7 @@ async def run_reindex(args: argparse.Namespace, client: Client, out: Output) -> 
     if out.json_mode:
         out.json(as_json(last))
     else:
-        out.line(f"reindexed {last.indexed_count} of {last.total_count} patterns")
+        out.line(f"reindexed {last.indexed_count} of {count(last.total_count, 'pattern')}")
     return ExitCode.OK
 
 
