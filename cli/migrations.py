@@ -1,10 +1,10 @@
-"""`sensei migrations list|get|watch`."""
+"""`sensei migrations list|get|watch` (the verbs that change migrations: migration_lifecycle)."""
 
 from __future__ import annotations
 
 import argparse
 
-from cli import names
+from cli import migration_lifecycle, names
 from cli.client import Client
 from cli.commands import SubParsers, enum_choice
 from cli.errors import CliError, ExitCode
@@ -28,7 +28,9 @@ TERMINAL = {
 
 def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     """Adds `migrations` and its subcommands."""
-    group = commands.add_parser("migrations", help="list, show and watch migrations")
+    group = commands.add_parser(
+        "migrations", help="create, list, show, drive through their lifecycle and watch migrations"
+    )
     verbs = group.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
     listing = verbs.add_parser("list", parents=[common], help="list your organization's migrations")
@@ -46,6 +48,7 @@ def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     get = verbs.add_parser("get", parents=[common], help="show one migration")
     get.add_argument("migration", help="organizations/{org}/migrations/{id}, migrations/{id} or id")
     get.set_defaults(handler=run_get)
+    migration_lifecycle.register(verbs, common)
 
     watch = verbs.add_parser(
         "watch",
