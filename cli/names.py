@@ -8,6 +8,7 @@ refused here with the forms that work, rather than sent to the server.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cli.client import Client
@@ -116,3 +117,41 @@ def is_verification(reference: str) -> bool:
     if parts[0] == "organizations":
         parts = parts[2:]
     return len(parts) == 4 and parts[0] == "migrations" and parts[2] == "verifications"
+
+
+def _platform_name(reference: str, collection: str, noun: str, kind: str, listing: str) -> str:
+    """`{collection}/{id}` from itself or the bare id, the id checked by its `kind`."""
+    reference = reference.strip()
+    value = reference.removeprefix(f"{collection}/")
+    valid, length, what = _PLATFORM_IDS[kind]
+    if "/" in value or not valid(value):
+        short = " (a prefix is not enough)" if value and len(value) < length else ""
+        raise CliError(
+            f"{reference!r} is not a {noun}{short}: give {collection}/{{id}} or the bare id,"
+            f" {what}, as {listing} shows them",
+            ExitCode.USAGE,
+        )
+    return f"{collection}/{value.lower()}"
+
+
+def _is_key_id(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+# Kind of id → (check, length, in words).
+_PLATFORM_IDS: dict[str, tuple[Callable[[str], bool], int, str]] = {
+    "uuid": (is_uuid, 36, "a full UUID (36 characters)"),
+    "key": (_is_key_id, 64, "64 hex digits"),
+}
+
+
+def pattern(reference: str) -> str:
+    """`patterns/{id}` from itself or the bare id (patterns belong to no organization)."""
+    return _platform_name(reference, "patterns", "pattern", "uuid", "`sensei patterns search`")
+
+
+def signing_key(reference: str) -> str:
+    """`signingKeys/{key id}` from itself or the bare key id (64 hex digits)."""
+    return _platform_name(
+        reference, "signingKeys", "signing key", "key", "`sensei certificates keys`"
+    )
