@@ -3,11 +3,12 @@ report-progress` against running services."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from cli.errors import ExitCode
-from tests.cli.conftest import Cli, Result
+from tests.cli.conftest import RUN_SECONDS, Cli, Result
 
 SOURCE = {"host": "db.internal", "port": 5432, "database": "shop", "user": "app", "password": "pw"}
 
@@ -67,6 +68,18 @@ async def test_create_from_a_config_file_is_idempotent_by_request_id(
     assert first["sourceConfig"] == {**SOURCE, "password": "REDACTED"}
     assert reused.code == ExitCode.INVALID_ARGUMENT
     assert "REQUEST_ID_REUSED" in reused.err
+
+
+async def test_create_in_a_subprocess_reads_a_config_from_stdin(cli: Cli) -> None:
+    await cli.login()
+    process = await cli.spawn(
+        "migrations", "create", "from stdin", "--source-config", "-", "--json",
+        stdin=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(json.dumps(SOURCE).encode()), RUN_SECONDS)
+
+    assert process.returncode == ExitCode.OK, err.decode()
+    assert json.loads(out)["sourceConfig"]["host"] == SOURCE["host"]
 
 
 async def test_a_config_file_that_is_not_a_json_object_is_a_usage_error(
