@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import importlib.metadata
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -11,7 +12,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import grpc
 
-from cli import certificates, login, migrations, patterns, signing_keys, verifications
+from cli import (
+    certificates,
+    completion,
+    login,
+    migrations,
+    patterns,
+    signing_keys,
+    verifications,
+)
 from cli.client import Client
 from cli.commands import Handler
 from cli.errors import CliError, ExitCode, rpc_failure
@@ -63,6 +72,15 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(status)
 
 
+def package_version(distribution: str = "sensei") -> str:
+    """The installed version of `distribution`; a marker when it is not installed (a checkout
+    run as `python -m cli` without `pip install -e .`)."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; `pip install -e .` records the version)"
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -99,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         options.add_argument(
             f"--{service}-addr",
             default=argparse.SUPPRESS,
-            metavar="HOST:PORT",
-            help=f"address of the {service} service",
+            # No colon in the metavar: zsh completion reads it as a field separator.
+            metavar="ADDRESS",
+            help=f"address of the {service} service, HOST:PORT",
         )
     parser = _Parser(
         prog="sensei",
@@ -109,8 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"sensei {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (login, migrations, verifications, certificates, patterns, signing_keys):
+    for module in (
+        login,
+        migrations,
+        verifications,
+        certificates,
+        patterns,
+        signing_keys,
+        completion,
+    ):
         module.register(commands, common)
     return parser
 

@@ -12,7 +12,7 @@ from cli import names
 from cli.client import Client
 from cli.commands import SubParsers
 from cli.errors import CliError, ExitCode
-from cli.output import Output, as_json, enum_label, when
+from cli.output import Output, as_json, count, enum_label, when
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
 
 pb = verification_pb2
@@ -254,7 +254,7 @@ async def run_keys(args: argparse.Namespace, client: Client, out: Output) -> int
             if out.json_mode:
                 out.json({"written": str(args.output), "keys": len(keys)})
             else:
-                out.line(f"wrote {len(keys)} signing keys to {args.output}")
+                out.line(f"wrote {count(len(keys), 'signing key')} to {args.output}")
         return ExitCode.OK
     if out.json_mode:
         out.json(jwks)

@@ -1,19 +1,18 @@
-"""`sensei migrations list|get|watch`."""
+"""`sensei migrations list|get|watch` (the verbs that change migrations: migration_lifecycle)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import cast
 
-from cli import names
+from cli import migration_lifecycle, names
 from cli.client import Client
 from cli.commands import SubParsers, enum_choice
 from cli.errors import CliError, ExitCode
+from cli.migration_view import STATUS_PREFIX, show, status_label, stub
 from cli.output import Output, ProgressDisplay, as_json, enum_label, percent, when
-from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
+from sensei.migration.v1 import migration_pb2
 
 pb = migration_pb2
-STATUS_PREFIX = "MIGRATION_STATUS_"
 EVENT_PREFIX = "MIGRATION_EVENT_TYPE_"
 STATUSES = [
     enum_label(name, STATUS_PREFIX)
@@ -29,7 +28,9 @@ TERMINAL = {
 
 def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     """Adds `migrations` and its subcommands."""
-    group = commands.add_parser("migrations", help="list, show and watch migrations")
+    group = commands.add_parser(
+        "migrations", help="create, list, show, drive through their lifecycle and watch migrations"
+    )
     verbs = group.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
     listing = verbs.add_parser("list", parents=[common], help="list your organization's migrations")
@@ -47,6 +48,7 @@ def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     get = verbs.add_parser("get", parents=[common], help="show one migration")
     get.add_argument("migration", help="organizations/{org}/migrations/{id}, migrations/{id} or id")
     get.set_defaults(handler=run_get)
+    migration_lifecycle.register(verbs, common)
 
     watch = verbs.add_parser(
         "watch",
@@ -64,23 +66,11 @@ def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     watch.set_defaults(handler=run_watch)
 
 
-def _stub(client: Client) -> migration_pb2_grpc.MigrationServiceAsyncStub:
-    return cast(
-        "migration_pb2_grpc.MigrationServiceAsyncStub",
-        migration_pb2_grpc.MigrationServiceStub(client.channel("migration")),
-    )
-
-
-def status_label(status: int) -> str:
-    """`MIGRATING` for MIGRATION_STATUS_MIGRATING."""
-    return enum_label(pb.MigrationStatus.Name(status), STATUS_PREFIX)  # type: ignore[arg-type]
-
-
 async def run_list(args: argparse.Namespace, client: Client, out: Output) -> int:
     """Lists every page (or up to --limit)."""
     if args.limit < 0:
         raise CliError("--limit must not be negative", ExitCode.USAGE)
-    stub = _stub(client)
+    service = stub(client)
     request = pb.ListMigrationsRequest(
         parent=await client.org_name(),
         page_size=args.page_size,
@@ -88,7 +78,7 @@ async def run_list(args: argparse.Namespace, client: Client, out: Output) -> int
     )
     found: list[migration_pb2.Migration] = []
     while True:
-        response = await stub.ListMigrations(
+        response = await service.ListMigrations(
             request, metadata=await client.metadata(), timeout=client.timeout
         )
         found.extend(response.migrations)
@@ -113,52 +103,17 @@ async def run_list(args: argparse.Namespace, client: Client, out: Output) -> int
 async def run_get(args: argparse.Namespace, client: Client, out: Output) -> int:
     """Shows one migration."""
     name = await names.migration(args.migration, client)
-    response = await _stub(client).GetMigration(
+    response = await stub(client).GetMigration(
         pb.GetMigrationRequest(name=name), metadata=await client.metadata(), timeout=client.timeout
     )
-    migration = response.migration
-    if out.json_mode:
-        out.json(as_json(migration))
-        return ExitCode.OK
-    paused = migration.status == pb.MIGRATION_STATUS_PAUSED
-    out.fields(
-        [
-            ("name", migration.name),
-            ("display name", migration.display_name),
-            ("description", migration.description),
-            ("status", status_label(migration.status)),
-            ("paused in", status_label(migration.paused_status) if paused else ""),
-            ("failure reason", migration.failure_reason),
-            ("progress", percent(migration.progress)),
-            ("source", _config_summary(as_json(migration.source_config))),
-            ("target", _config_summary(as_json(migration.target_config))),
-            ("created", when(migration.create_time)),
-            ("started", when(migration.start_time)),
-            ("completed", when(migration.complete_time)),
-            ("updated", when(migration.update_time)),
-            ("etag", migration.etag),
-        ]
-    )
+    show(response.migration, out)
     return ExitCode.OK
-
-
-def _config_summary(config: object) -> str:
-    # Passwords arrive redacted; show the connection's shape, not a wall of JSON.
-    if not isinstance(config, dict) or not config:
-        return ""
-    if "dsn" in config:
-        return str(config["dsn"])
-    host = config.get("host", "?")
-    port = config.get("port")
-    where = f"{host}:{int(port)}" if isinstance(port, int | float) else str(host)
-    user = f"{config['user']}@" if config.get("user") else ""
-    return f"postgresql://{user}{where}/{config.get('database', '')}"
 
 
 async def run_watch(args: argparse.Namespace, client: Client, out: Output) -> int:
     """Follows WatchMigration to a terminal state."""
     name = await names.migration(args.migration, client)
-    stream = _stub(client).WatchMigration(
+    stream = stub(client).WatchMigration(
         pb.WatchMigrationRequest(name=name), metadata=await client.metadata(), timeout=args.timeout
     )
     display = ProgressDisplay(out)

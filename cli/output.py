@@ -14,17 +14,45 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 BAR_WIDTH = 30
+# Past 2**53 a double no longer holds every integer: leave such values as they are.
+_EXACT_INTEGERS = 2**53
+
+
+def plain_numbers(value: Any) -> Any:
+    """`value` with every integral float as an int, all the way down (435.0 → 435).
+
+    `google.protobuf.Struct` keeps every number as a double, so a port of 5432 comes back
+    as 5432.0; people and scripts expect the integer they wrote.
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_INTEGERS:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_numbers(item) for item in value]
+    return value
 
 
 def as_json(message: Message) -> dict[str, Any]:
-    """A message in the canonical proto3 JSON mapping (lowerCamelCase names, enums by name)."""
-    value: dict[str, Any] = json_format.MessageToDict(message)
+    """A message in the canonical proto3 JSON mapping (lowerCamelCase names, enums by name),
+    integral numbers as integers."""
+    value: dict[str, Any] = plain_numbers(json_format.MessageToDict(message))
     return value
+
+
+def shown(value: object) -> str:
+    """A value as printed for people: integral floats without `.0`."""
+    return str(plain_numbers(value))
 
 
 def enum_label(full_name: str, prefix: str) -> str:
     """`MIGRATION_STATUS_MIGRATING` → `MIGRATING`."""
     return full_name.removeprefix(prefix)
+
+
+def count(number: int, singular: str, plural: str = "") -> str:
+    """`1 signing key`, `2 signing keys` (`plural` when adding an s is wrong)."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def percent(fraction: float) -> str:
@@ -52,8 +80,8 @@ class Output:
         self.stdout.flush()
 
     def json(self, value: Any) -> None:
-        """Prints one JSON document on one line."""
-        self.line(json.dumps(value, ensure_ascii=False, sort_keys=False))
+        """Prints one JSON document on one line (integral numbers as integers)."""
+        self.line(json.dumps(plain_numbers(value), ensure_ascii=False, sort_keys=False))
 
     def note(self, text: str) -> None:
         """A remark for people, on stderr (keeps stdout clean for pipes)."""
@@ -62,14 +90,14 @@ class Output:
 
     def fields(self, pairs: Iterable[tuple[str, object]]) -> None:
         """`key:  value` lines, aligned; empty values left out."""
-        shown = [(key, str(value)) for key, value in pairs if value not in ("", None)]
-        width = max((len(key) for key, _ in shown), default=0) + 1
-        for key, value in shown:
+        kept = [(key, shown(value)) for key, value in pairs if value not in ("", None)]
+        width = max((len(key) for key, _ in kept), default=0) + 1
+        for key, value in kept:
             self.line(f"{key + ':':<{width}}  {value}")
 
     def table(self, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
         """A left-aligned text table; `(none)` when there are no rows."""
-        cells = [[str(cell) for cell in row] for row in rows]
+        cells = [[shown(cell) for cell in row] for row in rows]
         if not cells:
             self.line("(none)")
             return

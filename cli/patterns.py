@@ -12,10 +12,11 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
+from cli import names
 from cli.client import Client
 from cli.commands import SubParsers
 from cli.errors import CliError, ExitCode
-from cli.output import Output, as_json, percent
+from cli.output import Output, as_json, count, percent
 from sensei.pattern.v1 import pattern_pb2, pattern_pb2_grpc
 
 pb = pattern_pb2
@@ -54,7 +55,7 @@ def register(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     delete = verbs.add_parser(
         "delete", parents=[common], help="delete a pattern (platform operator)"
     )
-    delete.add_argument("name", help="the pattern's name, patterns/{id}")
+    delete.add_argument("name", help="the pattern: patterns/{id} or the id")
     delete.add_argument("--etag", default="", help="delete only if it is still this version")
     delete.set_defaults(handler=run_delete)
 
@@ -134,15 +135,16 @@ async def run_upsert(args: argparse.Namespace, client: Client, out: Output) -> i
 
 async def run_delete(args: argparse.Namespace, client: Client, out: Output) -> int:
     """DeletePattern."""
+    name = names.pattern(args.name)
     await _stub(client).DeletePattern(
-        pb.DeletePatternRequest(name=args.name, etag=args.etag),
+        pb.DeletePatternRequest(name=name, etag=args.etag),
         metadata=await client.metadata(),
         timeout=client.timeout,
     )
     if out.json_mode:
-        out.json({"deleted": args.name})
+        out.json({"deleted": name})
     else:
-        out.line(f"deleted {args.name}")
+        out.line(f"deleted {name}")
     return ExitCode.OK
 
 
@@ -159,7 +161,7 @@ async def run_reindex(args: argparse.Namespace, client: Client, out: Output) -> 
     if out.json_mode:
         out.json(as_json(last))
     else:
-        out.line(f"reindexed {last.indexed_count} of {last.total_count} patterns")
+        out.line(f"reindexed {last.indexed_count} of {count(last.total_count, 'pattern')}")
     return ExitCode.OK
 
 

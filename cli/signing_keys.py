@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from cli import names
 from cli.client import Client
 from cli.commands import SubParsers
-from cli.errors import CliError, ExitCode
+from cli.errors import ExitCode
 from cli.output import Output, as_json, enum_label
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
 
@@ -70,10 +71,7 @@ async def run_rotate(args: argparse.Namespace, client: Client, out: Output) -> i
 
 async def run_revoke(args: argparse.Namespace, client: Client, out: Output) -> int:
     """RevokeSigningKey."""
-    key = args.key.strip()
-    if not key:
-        raise CliError("give the key id to revoke", ExitCode.USAGE)
-    name = key if key.startswith("signingKeys/") else f"signingKeys/{key}"
+    name = names.signing_key(args.key)
     response = await _stub(client).RevokeSigningKey(
         pb.RevokeSigningKeyRequest(name=name, reason=args.reason),
         metadata=await client.metadata(),

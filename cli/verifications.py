@@ -179,7 +179,7 @@ async def run_create(args: argparse.Namespace, client: Client, out: Output) -> i
 
 async def run_list(args: argparse.Namespace, client: Client, out: Output) -> int:
     """Lists every page of a migration's verifications."""
-    parent = await names.migration(args.migration, client)
+    parent = await names.migration(args.migration, client, any_allowed=True)
     request = pb.ListVerificationsRequest(
         parent=parent,
         type=pb.VerificationType.Value(TYPE_PREFIX + args.type) if args.type else 0,  # type: ignore[arg-type]

@@ -87,9 +87,10 @@ class Cli:
         return task, out, err
 
     async def spawn(
-        self, *argv: str, stdout: int = asyncio.subprocess.PIPE
+        self, *argv: str, stdout: int = asyncio.subprocess.PIPE, stdin: int | None = None
     ) -> asyncio.subprocess.Process:
-        """Starts `python -m cli argv` as a subprocess (output piped unless given a fd)."""
+        """Starts `python -m cli argv` as a subprocess (output piped unless given a fd;
+        `stdin=asyncio.subprocess.PIPE` to write to it)."""
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -97,6 +98,7 @@ class Cli:
             *argv,
             cwd=REPO,
             env={"PATH": os.environ.get("PATH", ""), **self.env},
+            stdin=stdin,
             stdout=stdout,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -111,6 +111,27 @@ async def test_a_certificate_is_shown_by_id(
     assert fields["score"] == "1.000"
 
 
+async def test_verification_check_counts_print_as_integers(
+    cli: Cli, make_sample_database: Callable[[], Awaitable[str]]
+) -> None:
+    await cli.login()
+    migration_id = await _migration_between_identical_databases(cli, make_sample_database)
+    created = await cli.run(
+        "verifications", "create", migration_id, "--type", "checksum", "--watch", "--json"
+    )
+    assert created.code == ExitCode.OK, created.err
+    name = json.loads(created.out.splitlines()[-1])["name"]
+
+    text = await cli.run("verifications", "get", name)
+    as_json = await cli.run("verifications", "get", name, "--json")
+
+    checks = _fields(text.out)["checks"]
+    passed, total = checks.removesuffix(" matched").split(" of ")
+    assert passed == total and total.isdigit(), checks
+    result = json.loads(as_json.out)["result"]
+    assert isinstance(result["checks_total"], int)
+
+
 async def test_a_tampered_certificate_is_not_valid_online_or_offline(
     cli: Cli, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
