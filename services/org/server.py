@@ -24,9 +24,9 @@ from sensei.org.v1 import (
     organization_pb2_grpc,
     user_pb2_grpc,
 )
-from services.org import audit_store
-from services.org.audit_servicer import AuditServicer, in_process_delivery
-from services.org.audit_trail import (
+from services.org.audit import store as audit_store
+from services.org.audit.servicer import AuditServicer, in_process_delivery
+from services.org.audit.use_cases import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_SECONDS,
     AuditTrail,
