@@ -36,8 +36,8 @@ from services.org.audit.chain import (
 )
 from services.org.audit.store import LogFilter
 from services.org.audit.verification import Anchor, ChainReport, ChainWalk
-from services.org.tenancy import ORG_PATTERN, parsed
 from services.org.tokens import TokenSigner
+from services.org.use_cases.preconditions import ORG_PATTERN, parsed
 from shared import names
 from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import Aborted, FieldViolation, InvalidArgument, NotFound
