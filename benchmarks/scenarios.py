@@ -308,7 +308,7 @@ async def audit_pages(bench: Bench) -> None:
         )
     bench.notes.append(
         f"audit log: {chain.rows:,} entries of one organization seeded by COPY in"
-        f" {chain.seconds:.0f} s (hash chain computed with services.org.audit_chain.extend_chain);"
+        f" {chain.seconds:.0f} s (hash chain computed with services.org.audit.chain.extend_chain);"
         f" VerifyAuditChain of its first and last 1000 entries:"
         f" {'valid' if head.valid and tail.valid else 'INVALID'}"
     )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from benchmarks.baselines import AUDIT_COLUMNS
-from services.org.audit_chain import GENESIS_HASH, AuditEvent, ChainHead, extend_chain
+from services.org.audit.chain import GENESIS_HASH, AuditEvent, ChainHead, extend_chain
 
 _CHUNK = 5_000
 

@@ -173,7 +173,7 @@ REFERENCES = _references()
 
 def test_code_points_into_the_architecture_document() -> None:
     pointers = {path for path, page, _ in REFERENCES if page == "architecture"}
-    assert "services/org/domain.py" in pointers
+    assert "services/org/domain/users.py" in pointers
 
 
 @pytest.mark.parametrize(

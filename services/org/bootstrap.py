@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.org import domain, store
-from services.org.authority import create_service_account
 from services.org.domain import OrganizationDraft, Role, UserDraft
+from services.org.use_cases.tokens import create_service_account
 from shared.db import Connection
 from shared.errors import AlreadyExists
 

@@ -24,18 +24,25 @@ from sensei.org.v1 import (
     organization_pb2_grpc,
     user_pb2_grpc,
 )
-from services.org import audit_store
-from services.org.audit_servicer import AuditServicer, in_process_delivery
-from services.org.audit_trail import (
+from services.org.audit import store as audit_store
+from services.org.audit.servicer import AuditServicer, in_process_delivery
+from services.org.audit.use_cases import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_SECONDS,
     AuditTrail,
 )
-from services.org.authority import LocalKeySource, TokenAuthority
-from services.org.revocations import DEFAULT_HEARTBEAT_SECONDS, DatabaseFreshness, RevocationFeed
 from services.org.servicer import AuthServicer, OrganizationServicer, UserServicer
-from services.org.tenancy import Tenancy
 from services.org.tokens import KeyVault, TokenSigner, token_ttl
+from services.org.use_cases import (
+    ApiKeys,
+    DatabaseFreshness,
+    LocalKeySource,
+    Organizations,
+    RevocationFeed,
+    TokenAuthority,
+    Users,
+)
+from services.org.use_cases.revocations import DEFAULT_HEARTBEAT_SECONDS
 from shared.config import ConfigError, ServiceConfig
 from shared.pagination import PageTokens
 from shared.server import ServiceContext, ServiceDefinition
@@ -57,7 +64,9 @@ async def setup(ctx: ServiceContext) -> None:
     authority = TokenAuthority(ctx.pool, signer)
     await authority.ensure_signing_key()
     page_tokens = PageTokens(ctx.config.page_token_secret)
-    tenancy = Tenancy(ctx.pool, page_tokens)
+    organizations = Organizations(ctx.pool, page_tokens)
+    users = Users(ctx.pool, page_tokens)
+    api_keys = ApiKeys(ctx.pool, page_tokens)
     trail = AuditTrail(
         ctx.pool,
         signer,
@@ -74,9 +83,9 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.audit_delivery = in_process_delivery(trail)
     ctx.add_servicer(
         organization_pb2_grpc.add_OrganizationServiceServicer_to_server,
-        OrganizationServicer(tenancy),
+        OrganizationServicer(organizations),
     )
-    ctx.add_servicer(user_pb2_grpc.add_UserServiceServicer_to_server, UserServicer(tenancy))
+    ctx.add_servicer(user_pb2_grpc.add_UserServiceServicer_to_server, UserServicer(users, api_keys))
     ctx.add_servicer(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(authority, feed))
     ctx.add_servicer(audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(trail))
     ctx.run_in_background(

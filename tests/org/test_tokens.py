@@ -307,8 +307,8 @@ async def test_private_keys_are_sealed_at_rest(org: Org) -> None:
 async def test_replicas_starting_together_create_one_signing_key(suite: Suite) -> None:
     import asyncio
 
-    from services.org.authority import TokenAuthority
     from services.org.tokens import TokenSigner
+    from services.org.use_cases.tokens import TokenAuthority
     from shared.db import create_pool
 
     pool = await create_pool(suite.database_url, "org")

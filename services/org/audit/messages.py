@@ -1,26 +1,16 @@
-"""sensei.org.v1.AuditService: protos in, audit trail calls, protos out. No rules here.
-
-Also the org service's own audit delivery: its outbox relay hands events straight to the
-same append path AppendAuditEvents takes, instead of calling itself over gRPC.
-"""
+"""Proto ⇄ domain mapping of the audit API: events in, entries, checkpoints and reports out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeAlias
 
-import grpc
-
-from sensei.org.v1 import audit_pb2, audit_pb2_grpc
-from services.org.audit_chain import AuditEntry, Checkpoint, EventDraft
-from services.org.audit_trail import AuditTrail, LogQuery
-from services.org.audit_verification import ChainReport
+from sensei.org.v1 import audit_pb2
+from services.org.audit.chain import AuditEntry, Checkpoint, EventDraft
+from services.org.audit.use_cases import LogQuery
+from services.org.audit.verification import ChainReport
 from shared import protoconv
 from shared.errors import FieldViolation, InvalidArgument
-from shared.relay import Deliver, OutboxEvent
-
-_CONTEXT: TypeAlias = grpc.aio.ServicerContext
 
 
 def drafts_of(
@@ -57,16 +47,6 @@ def drafts_of(
             )
         )
     return drafts, violations
-
-
-def in_process_delivery(trail: AuditTrail) -> Deliver:
-    """The org service's outbox deliverer: appends like AppendAuditEvents, without a call."""
-
-    async def deliver(events: Sequence[OutboxEvent]) -> None:
-        drafts, violations = drafts_of([event.to_proto() for event in events])
-        await trail.append(drafts, violations)
-
-    return deliver
 
 
 def audit_log_proto(entry: AuditEntry) -> audit_pb2.AuditLog:
@@ -128,7 +108,8 @@ def report_proto(report: ChainReport) -> audit_pb2.VerifyAuditChainResponse:
     return response
 
 
-def _time_filter(request: audit_pb2.ListAuditLogsRequest, field_name: str) -> datetime | None:
+def time_filter(request: audit_pb2.ListAuditLogsRequest, field_name: str) -> datetime | None:
+    """A time filter of ListAuditLogs (None when unset)."""
     if not request.HasField(field_name):  # type: ignore[arg-type]
         return None
     try:
@@ -137,48 +118,13 @@ def _time_filter(request: audit_pb2.ListAuditLogsRequest, field_name: str) -> da
         raise InvalidArgument.single(field_name, "is not a valid time") from None
 
 
-class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    """sensei.org.v1.AuditService."""
-
-    def __init__(self, trail: AuditTrail) -> None:
-        self._trail = trail
-
-    async def AppendAuditEvents(
-        self, request: audit_pb2.AppendAuditEventsRequest, context: _CONTEXT
-    ) -> audit_pb2.AppendAuditEventsResponse:
-        drafts, violations = drafts_of(request.events)
-        result = await self._trail.append(drafts, violations)
-        return audit_pb2.AppendAuditEventsResponse(
-            appended_count=result.appended, duplicate_count=result.duplicates
-        )
-
-    async def ListAuditLogs(
-        self, request: audit_pb2.ListAuditLogsRequest, context: _CONTEXT
-    ) -> audit_pb2.ListAuditLogsResponse:
-        query = LogQuery(
-            user_id=request.user_id,
-            action=request.action,
-            resource_type=request.resource_type,
-            resource_id=request.resource_id,
-            start=_time_filter(request, "start_time"),
-            end=_time_filter(request, "end_time"),
-        )
-        page = await self._trail.list_logs(
-            request.parent, query, request.page_size, request.page_token
-        )
-        return audit_pb2.ListAuditLogsResponse(
-            audit_logs=[audit_log_proto(entry) for entry in page.items],
-            next_page_token=page.next_page_token,
-        )
-
-    async def VerifyAuditChain(
-        self, request: audit_pb2.VerifyAuditChainRequest, context: _CONTEXT
-    ) -> audit_pb2.VerifyAuditChainResponse:
-        report = await self._trail.verify(request.parent, request.start_seq, request.end_seq)
-        return report_proto(report)
-
-    async def GetAuditCheckpoint(
-        self, request: audit_pb2.GetAuditCheckpointRequest, context: _CONTEXT
-    ) -> audit_pb2.GetAuditCheckpointResponse:
-        checkpoint = await self._trail.latest_checkpoint(request.parent)
-        return audit_pb2.GetAuditCheckpointResponse(checkpoint=checkpoint_proto(checkpoint))
+def log_query_of(request: audit_pb2.ListAuditLogsRequest) -> LogQuery:
+    """ListAuditLogs filters as sent; INVALID_ARGUMENT for a time that is not one."""
+    return LogQuery(
+        user_id=request.user_id,
+        action=request.action,
+        resource_type=request.resource_type,
+        resource_id=request.resource_id,
+        start=time_filter(request, "start_time"),
+        end=time_filter(request, "end_time"),
+    )

@@ -19,6 +19,7 @@ import asyncpg
 from services.org import store
 from shared import names
 from shared.auth import Principal
+from shared.errors import InvalidArgument
 from shared.listen import Listener, wait_woken
 from shared.revocations import Revocation, TokenRevoked
 
@@ -90,6 +91,8 @@ class RevocationFeed:
 
     async def batches(self, after: int) -> AsyncIterator[RevocationBatch]:
         """The feed after sequence `after`, until the caller stops reading."""
+        if after < 0:
+            raise InvalidArgument.single("after_sequence", "must not be negative")
         wake = asyncio.Event()
         self._listeners.add(wake)
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from services.org.audit_chain import AuditEntry, ChainHead, Checkpoint
+from services.org.audit.chain import AuditEntry, ChainHead, Checkpoint
 from shared.db import Connection
 from shared.pagination import keyset_after
 

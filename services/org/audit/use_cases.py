@@ -21,8 +21,9 @@ from datetime import datetime
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from services.org import audit_store, store
-from services.org.audit_chain import (
+from services.org import store as org_store
+from services.org.audit import store
+from services.org.audit.chain import (
     GENESIS_HASH,
     AuditEntry,
     AuditEvent,
@@ -33,10 +34,10 @@ from services.org.audit_chain import (
     sign_checkpoint,
     validate_events,
 )
-from services.org.audit_store import LogFilter
-from services.org.audit_verification import Anchor, ChainReport, ChainWalk
-from services.org.tenancy import ORG_PATTERN, parsed
+from services.org.audit.store import LogFilter
+from services.org.audit.verification import Anchor, ChainReport, ChainWalk
 from services.org.tokens import TokenSigner
+from services.org.use_cases.preconditions import ORG_PATTERN, parsed
 from shared import names
 from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import Aborted, FieldViolation, InvalidArgument, NotFound
@@ -115,9 +116,9 @@ class AuditTrail:
 
     async def _append(self, conn: Connection, events: list[AuditEvent]) -> int:
         if self._as_role:
-            await audit_store.assume_service_role(conn)
-        heads = await audit_store.lock_chain_heads(conn, [event.org_id for event in events])
-        stored = await audit_store.stored_event_ids(conn, [event.event_id for event in events])
+            await store.assume_service_role(conn)
+        heads = await store.lock_chain_heads(conn, [event.org_id for event in events])
+        stored = await store.stored_event_ids(conn, [event.event_id for event in events])
         by_org: dict[str, list[AuditEvent]] = defaultdict(list)
         for event in events:
             if event.event_id not in stored:
@@ -125,8 +126,8 @@ class AuditTrail:
         if not by_org:
             return 0
         fresh = [event for event in events if event.event_id not in stored]
-        _refuse_after_deletion(fresh, await audit_store.closed_chains(conn, list(by_org)))
-        now = await audit_store.clock(conn)
+        _refuse_after_deletion(fresh, await store.closed_chains(conn, list(by_org)))
+        now = await store.clock(conn)
         entries: list[AuditEntry] = []
         due: list[ChainHead] = []
         for org_id, org_events in by_org.items():
@@ -140,12 +141,12 @@ class AuditTrail:
             moved = ChainHead(
                 org_id, new[-1].seq, new[-1].entry_hash, created_at, head.checkpoint_seq
             )
-            await audit_store.advance_chain_head(conn, moved)
+            await store.advance_chain_head(conn, moved)
             if any(_is_deletion_of_its_organization(event) for event in org_events):
-                await audit_store.close_chain(conn, org_id)
+                await store.close_chain(conn, org_id)
             if moved.seq - moved.checkpoint_seq >= self._every:
                 due.append(moved)
-        await audit_store.insert_entries(conn, entries)
+        await store.insert_entries(conn, entries)
         for head in due:
             await self._checkpoint(conn, head, now)
         return len(entries)
@@ -153,25 +154,25 @@ class AuditTrail:
     # --- checkpoints -------------------------------------------------------------------
 
     async def _checkpoint(self, conn: Connection, head: ChainHead, now: datetime) -> None:
-        key = await store.active_signing_key(conn)
+        key = await org_store.active_signing_key(conn)
         if key is None:  # setup creates one; only a hand-emptied key table gets here
             log.warning("no active signing key: chain %s not checkpointed", head.org_id)
             return
         checkpoint = sign_checkpoint(head, now, key.kid, self._signer.private_key(key))
-        await audit_store.insert_checkpoint(conn, checkpoint)
+        await store.insert_checkpoint(conn, checkpoint)
 
     async def checkpoint_grown_chains(self, limit: int = 1000) -> int:
         """Signs the head of every chain that grew since its last checkpoint."""
         signed = 0
         async with self._pool.acquire() as conn:
-            for org_id in await audit_store.chains_ahead_of_checkpoint(conn, limit):
+            for org_id in await store.chains_ahead_of_checkpoint(conn, limit):
                 async with conn.transaction():
                     if self._as_role:
-                        await audit_store.assume_service_role(conn)
-                    head = await audit_store.lock_chain_head_if_free(conn, org_id)
+                        await store.assume_service_role(conn)
+                    head = await store.lock_chain_head_if_free(conn, org_id)
                     if head is None or head.seq <= head.checkpoint_seq:
                         continue  # an append holds it (and may sign it) or someone just did
-                    await self._checkpoint(conn, head, await audit_store.clock(conn))
+                    await self._checkpoint(conn, head, await store.clock(conn))
                     signed += 1
         return signed
 
@@ -188,7 +189,7 @@ class AuditTrail:
         """GetAuditCheckpoint."""
         org_id = parsed(parent, ORG_PATTERN, "parent")["org"]
         async with self._pool.acquire() as conn:
-            checkpoint = await audit_store.latest_checkpoint(conn, org_id)
+            checkpoint = await store.latest_checkpoint(conn, org_id)
         if checkpoint is None:
             raise NotFound("AuditCheckpoint", parent)
         return checkpoint
@@ -235,7 +236,7 @@ class AuditTrail:
         async with self._pool.acquire() as conn:
             bounds: tuple[int | None, int | None] = (None, None)
             if query.start is not None or query.end is not None:
-                found = await audit_store.seq_bounds(conn, org_id, query.start, query.end)
+                found = await store.seq_bounds(conn, org_id, query.start, query.end)
                 if found is None:
                     return Page([], "")
                 bounds = found
@@ -247,7 +248,7 @@ class AuditTrail:
                 min_seq=bounds[0],
                 max_seq=bounds[1],
             )
-            rows = await audit_store.audit_logs_page(conn, org_id, where, after, size + 1)
+            rows = await store.audit_logs_page(conn, org_id, where, after, size + 1)
         return page_of(self._tokens, rows, size, key, lambda entry: [entry.seq])
 
     # --- verify ------------------------------------------------------------------------
@@ -274,20 +275,20 @@ class AuditTrail:
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            end = end_seq or await audit_store.furthest_seq(conn, org_id)
+            end = end_seq or await store.furthest_seq(conn, org_id)
             walk = ChainWalk(
                 start_seq=start,
                 end_seq=end,
                 prev_hash=(
                     GENESIS_HASH
                     if start == 1
-                    else await audit_store.entry_hash_at(conn, org_id, start - 1)
+                    else await store.entry_hash_at(conn, org_id, start - 1)
                 ),
                 anchors=await self._anchors(conn, org_id, start, end),
             )
             after = start - 1
             while after < end:
-                chunk = await audit_store.entries_after(conn, org_id, after, end, VERIFY_CHUNK)
+                chunk = await store.entries_after(conn, org_id, after, end, VERIFY_CHUNK)
                 if not all(walk.feed(entry) for entry in chunk) or len(chunk) < VERIFY_CHUNK:
                     break
                 after = chunk[-1].seq
@@ -298,9 +299,9 @@ class AuditTrail:
     ) -> dict[int, list[Anchor]]:
         anchors: dict[int, list[Anchor]] = defaultdict(list)
         keys: dict[str, ec.EllipticCurvePublicKey | None] = {}
-        for checkpoint in await audit_store.checkpoints_between(conn, org_id, start, end):
+        for checkpoint in await store.checkpoints_between(conn, org_id, start, end):
             if checkpoint.key_id not in keys:
-                found = await store.signing_key(conn, checkpoint.key_id)
+                found = await org_store.signing_key(conn, checkpoint.key_id)
                 keys[checkpoint.key_id] = None if found is None else found.public_key()
             anchors[checkpoint.seq].append(
                 Anchor(
@@ -310,7 +311,7 @@ class AuditTrail:
                     checkpoint.verifies_with(keys[checkpoint.key_id]),
                 )
             )
-        head = await audit_store.chain_head(conn, org_id)
+        head = await store.chain_head(conn, org_id)
         if head is not None and head.seq > 0 and start <= head.seq <= end:
             anchors[head.seq].append(Anchor(head.seq, head.head_hash, "chain head"))
         return anchors

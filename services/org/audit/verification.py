@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from services.org.audit_chain import GENESIS_HASH, AuditEntry
+from services.org.audit.chain import GENESIS_HASH, AuditEntry
 
 
 class FailureKind(StrEnum):
