@@ -1,11 +1,11 @@
 """The rules of the migration service: lifecycle, progress, plan quotas and input checks.
 
-Everything here is pure (no I/O, no clock: callers pass ``now``). Failures raise the small
-hierarchy below, built on shared.errors so the shared interceptor maps them unchanged; each
+Everything here is pure (no I/O, no clock: callers pass ``now``). Failures raise the shared
+errors of shared/errors.py as they are, so the shared interceptor maps them unchanged; each
 carries its ErrorInfo ``reason`` and ``metadata`` plus the BadRequest or QuotaFailure detail:
 
-- ``InvalidInput``       -> INVALID_ARGUMENT with a BadRequest listing every violation
-- ``PreconditionFailed`` -> FAILED_PRECONDITION (``IllegalTransition``, ``ProgressDecreased``, ...)
+- ``InvalidArgument``    -> INVALID_ARGUMENT with a BadRequest listing every violation
+- ``FailedPrecondition`` -> FAILED_PRECONDITION (``IllegalTransition``, ``ProgressDecreased``, ...)
 - ``QuotaExceeded``      -> RESOURCE_EXHAUSTED with a QuotaFailure
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -26,9 +26,9 @@ from shared.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    QuotaExceeded,
     QuotaViolation,
 )
-from shared.errors import QuotaExceeded as SharedQuotaExceeded
 
 # ---------------------------------------------------------------------------------------------
 # Enums (proto names without their prefix)
@@ -104,76 +104,33 @@ TERMINAL_STATUSES = frozenset(
 IN_FLIGHT_STATUSES = ACTIVE_STATUSES | {MigrationStatus.PAUSED}
 
 # ---------------------------------------------------------------------------------------------
-# Errors: subclasses of shared.errors, so the shared interceptor maps them as they are.
+# Errors: the two lifecycle refusals tests and callers tell apart (FAILED_PRECONDITION).
 
 
-class InvalidInput(InvalidArgument):
-    """Bad input: INVALID_ARGUMENT with one BadRequest violation per entry."""
-
-    def __init__(self, violations: Iterable[FieldViolation]) -> None:
-        super().__init__(violations)
-
-    def violation_pairs(self) -> list[tuple[str, str]]:
-        """The violations as ``(field, description)`` pairs."""
-        return [(v.field, v.description) for v in self.violations]
-
-
-class PreconditionFailed(FailedPrecondition):
-    """The resource is not in a state that allows the call: FAILED_PRECONDITION."""
-
-    def __init__(
-        self, reason: str, description: str, metadata: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(description, reason=reason, metadata=metadata)
-
-
-class IllegalTransition(PreconditionFailed):
+class IllegalTransition(FailedPrecondition):
     """A lifecycle verb that the current status does not allow (reason ILLEGAL_TRANSITION)."""
 
     def __init__(self, current: MigrationStatus, verb: Verb) -> None:
         super().__init__(
-            "ILLEGAL_TRANSITION",
             f"cannot {verb.value.lower()} a migration that is {current.value}",
-            {"current_status": current.value, "verb": verb.value},
+            reason="ILLEGAL_TRANSITION",
+            metadata={"current_status": current.value, "verb": verb.value},
         )
         self.current = current
         self.verb = verb
 
 
-class ProgressDecreased(PreconditionFailed):
+class ProgressDecreased(FailedPrecondition):
     """A progress report below the progress already reached in this run."""
 
     def __init__(self, current: float, requested: float) -> None:
         super().__init__(
-            "PROGRESS_DECREASED",
             f"progress cannot decrease within a run ({requested!r} < {current!r})",
-            {"current_progress": repr(current), "requested_progress": repr(requested)},
+            reason="PROGRESS_DECREASED",
+            metadata={"current_progress": repr(current), "requested_progress": repr(requested)},
         )
         self.current = current
         self.requested = requested
-
-
-class QuotaExceeded(SharedQuotaExceeded):
-    """A plan limit reached: RESOURCE_EXHAUSTED with one QuotaFailure violation.
-
-    Reason ``ACTIVE_MIGRATIONS_QUOTA_EXCEEDED`` or ``MONTHLY_TOKENS_QUOTA_EXCEEDED``.
-    """
-
-    def __init__(self, quota: str, plan: Plan, limit: int, usage: int, subject: str) -> None:
-        description = (
-            f"the {plan.value} plan allows {limit} {quota.replace('_', ' ')}; {usage} used"
-        )
-        super().__init__(
-            description,
-            [QuotaViolation(subject, description)],
-            reason=f"{quota.upper()}_QUOTA_EXCEEDED",
-            metadata={"quota": quota, "plan": plan.value, "limit": str(limit), "usage": str(usage)},
-        )
-        self.quota = quota
-        self.plan = plan
-        self.limit = limit
-        self.usage = usage
-        self.subject = subject
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +184,7 @@ MAX_REASON_LENGTH = 2000
 
 
 def apply_verb(state: Lifecycle, verb: Verb, now: datetime, *, reason: str = "") -> Lifecycle:
-    """The lifecycle after ``verb`` at ``now``; raises IllegalTransition or InvalidInput.
+    """The lifecycle after ``verb`` at ``now``; raises IllegalTransition or InvalidArgument.
 
     START sets start_time and resets progress to 0 (a new run); a terminal status sets
     complete_time; COMPLETE sets progress to 1; FAIL needs a ``reason``.
@@ -236,7 +193,7 @@ def apply_verb(state: Lifecycle, verb: Verb, now: datetime, *, reason: str = "")
         reason = reason.strip()
         violations = _text_violations("reason", reason, 1, MAX_REASON_LENGTH)
         if violations:
-            raise InvalidInput(violations)
+            raise InvalidArgument(violations)
     new_status = transition(state.status, verb, paused_status=state.paused_status)
     changes: dict[str, Any] = {"status": new_status, "paused_status": None}
     if verb is Verb.START:
@@ -255,21 +212,21 @@ def apply_verb(state: Lifecycle, verb: Verb, now: datetime, *, reason: str = "")
 def report_progress(state: Lifecycle, progress: float) -> Lifecycle:
     """The lifecycle with a new progress; the same value again is accepted unchanged.
 
-    Raises InvalidInput for NaN, infinities and values outside [0, 1], PreconditionFailed
+    Raises InvalidArgument for NaN, infinities and values outside [0, 1], FailedPrecondition
     (MIGRATION_NOT_ACTIVE) unless the migration is active, ProgressDecreased below the
     progress already reached.
     """
     if not isinstance(progress, (int, float)) or isinstance(progress, bool):
-        raise InvalidInput([FieldViolation("progress", "must be a number")])
+        raise InvalidArgument([FieldViolation("progress", "must be a number")])
     if not math.isfinite(progress):
-        raise InvalidInput([FieldViolation("progress", "must be a finite number")])
+        raise InvalidArgument([FieldViolation("progress", "must be a finite number")])
     if not 0.0 <= progress <= 1.0:
-        raise InvalidInput([FieldViolation("progress", "must be between 0 and 1")])
+        raise InvalidArgument([FieldViolation("progress", "must be between 0 and 1")])
     if state.status not in ACTIVE_STATUSES:
-        raise PreconditionFailed(
-            "MIGRATION_NOT_ACTIVE",
+        raise FailedPrecondition(
             f"progress can only be reported while a migration is active, not {state.status}",
-            {"current_status": state.status.value},
+            reason="MIGRATION_NOT_ACTIVE",
+            metadata={"current_status": state.status.value},
         )
     if progress < state.progress:
         raise ProgressDecreased(state.progress, float(progress))
@@ -277,22 +234,22 @@ def report_progress(state: Lifecycle, progress: float) -> Lifecycle:
 
 
 def check_deletable(status: MigrationStatus) -> None:
-    """Raise PreconditionFailed unless a migration in ``status`` may be deleted."""
+    """Raise FailedPrecondition unless a migration in ``status`` may be deleted."""
     if status in IN_FLIGHT_STATUSES:
-        raise PreconditionFailed(
-            "MIGRATION_IN_FLIGHT",
+        raise FailedPrecondition(
             f"a {status.value} migration cannot be deleted; cancel it first",
-            {"current_status": status.value},
+            reason="MIGRATION_IN_FLIGHT",
+            metadata={"current_status": status.value},
         )
 
 
 def check_agent_execution_allowed(status: MigrationStatus) -> None:
-    """Raise PreconditionFailed unless agents may start work on a migration in ``status``."""
+    """Raise FailedPrecondition unless agents may start work on a migration in ``status``."""
     if status not in ACTIVE_STATUSES:
-        raise PreconditionFailed(
-            "MIGRATION_NOT_ACTIVE",
+        raise FailedPrecondition(
             f"agents can only run while a migration is active, not {status.value}",
-            {"current_status": status.value},
+            reason="MIGRATION_NOT_ACTIVE",
+            metadata={"current_status": status.value},
         )
 
 
@@ -315,6 +272,20 @@ PLAN_LIMITS: Mapping[Plan, PlanLimits] = {
 }
 
 
+def _quota_exceeded(quota: str, plan: Plan, limit: int, usage: int, subject: str) -> QuotaExceeded:
+    """RESOURCE_EXHAUSTED with one QuotaFailure violation for ``subject``.
+
+    Reason ``ACTIVE_MIGRATIONS_QUOTA_EXCEEDED`` or ``MONTHLY_TOKENS_QUOTA_EXCEEDED``.
+    """
+    description = f"the {plan.value} plan allows {limit} {quota.replace('_', ' ')}; {usage} used"
+    return QuotaExceeded(
+        description,
+        [QuotaViolation(subject, description)],
+        reason=f"{quota.upper()}_QUOTA_EXCEEDED",
+        metadata={"quota": quota, "plan": plan.value, "limit": str(limit), "usage": str(usage)},
+    )
+
+
 def check_active_migration_quota(plan: Plan, in_flight: int, *, subject: str) -> None:
     """Raise QuotaExceeded if starting one more migration passes the plan's limit.
 
@@ -323,14 +294,14 @@ def check_active_migration_quota(plan: Plan, in_flight: int, *, subject: str) ->
     """
     limit = PLAN_LIMITS[plan].active_migrations
     if limit is not None and in_flight + 1 > limit:
-        raise QuotaExceeded("active_migrations", plan, limit, in_flight, subject)
+        raise _quota_exceeded("active_migrations", plan, limit, in_flight, subject)
 
 
 def check_token_quota(plan: Plan, used_this_month: int, *, subject: str) -> None:
     """Raise QuotaExceeded if the organization has no agent tokens left this month."""
     limit = PLAN_LIMITS[plan].monthly_tokens
     if limit is not None and used_this_month >= limit:
-        raise QuotaExceeded("monthly_tokens", plan, limit, used_this_month, subject)
+        raise _quota_exceeded("monthly_tokens", plan, limit, used_this_month, subject)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +322,7 @@ def check_agent_completion(
 ) -> None:
     """Check a CompleteAgentExecution request against the execution's current status.
 
-    Raises InvalidInput listing every bad field, then PreconditionFailed
+    Raises InvalidArgument listing every bad field, then FailedPrecondition
     (AGENT_EXECUTION_NOT_RUNNING) unless the execution is RUNNING.
     """
     violations: list[FieldViolation] = []
@@ -367,12 +338,12 @@ def check_agent_completion(
         )
     violations += _text_violations("error_message", error_message, 0, MAX_REASON_LENGTH)
     if violations:
-        raise InvalidInput(violations)
+        raise InvalidArgument(violations)
     if current is not AgentExecutionStatus.RUNNING:
-        raise PreconditionFailed(
-            "AGENT_EXECUTION_NOT_RUNNING",
+        raise FailedPrecondition(
             f"the agent execution already ended ({current.value})",
-            {"current_status": current.value},
+            reason="AGENT_EXECUTION_NOT_RUNNING",
+            metadata={"current_status": current.value},
         )
 
 
@@ -418,8 +389,8 @@ def migration_field_violations(
 
 
 def check_update_mask(paths: Sequence[str], status: MigrationStatus) -> None:
-    """Check an UpdateMigration mask: InvalidInput for empty/unknown paths, then
-    PreconditionFailed (CONFIG_IMMUTABLE) for connection configs of a started migration."""
+    """Check an UpdateMigration mask: InvalidArgument for empty/unknown paths, then
+    FailedPrecondition (CONFIG_IMMUTABLE) for connection configs of a started migration."""
     violations: list[FieldViolation] = []
     if not paths:
         violations.append(FieldViolation("update_mask", "must name at least one field"))
@@ -432,13 +403,13 @@ def check_update_mask(paths: Sequence[str], status: MigrationStatus) -> None:
                 )
             )
     if violations:
-        raise InvalidInput(violations)
+        raise InvalidArgument(violations)
     changed_configs = sorted(CONFIG_FIELDS.intersection(paths))
     if changed_configs and status is not MigrationStatus.PENDING:
-        raise PreconditionFailed(
-            "CONFIG_IMMUTABLE",
+        raise FailedPrecondition(
             f"connection configs can only change while the migration is PENDING, not {status}",
-            {"current_status": status.value, "fields": ",".join(changed_configs)},
+            reason="CONFIG_IMMUTABLE",
+            metadata={"current_status": status.value, "fields": ",".join(changed_configs)},
         )
 
 
@@ -449,7 +420,7 @@ MAX_USAGE_MONTHS = 121
 def usage_months(start_month: str, end_month: str, today: date) -> list[str]:
     """The months ``YYYY-MM`` from start to end inclusive; empty bounds mean ``today``'s month.
 
-    Raises InvalidInput for malformed bounds, a start after the end, or too long a range.
+    Raises InvalidArgument for malformed bounds, a start after the end, or too long a range.
     """
     current = f"{today.year:04d}-{today.month:02d}"
     bounds: dict[str, tuple[int, int]] = {}
@@ -464,13 +435,13 @@ def usage_months(start_month: str, end_month: str, today: date) -> list[str]:
         else:
             bounds[name] = (int(match[1]), int(match[2]))
     if violations:
-        raise InvalidInput(violations)
+        raise InvalidArgument(violations)
     first = bounds["start_month"][0] * 12 + bounds["start_month"][1] - 1
     last = bounds["end_month"][0] * 12 + bounds["end_month"][1] - 1
     if last < first:
-        raise InvalidInput([FieldViolation("end_month", "must not be before start_month")])
+        raise InvalidArgument([FieldViolation("end_month", "must not be before start_month")])
     if last - first + 1 > MAX_USAGE_MONTHS:
-        raise InvalidInput(
+        raise InvalidArgument(
             [FieldViolation("end_month", f"the range spans more than {MAX_USAGE_MONTHS} months")]
         )
     return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(first, last + 1)]

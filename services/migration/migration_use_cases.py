@@ -23,7 +23,6 @@ from services.migration.domain import (
     PLAN_LIMITS,
     TERMINAL_STATUSES,
     AgentType,
-    InvalidInput,
     MigrationStatus,
     Verb,
 )
@@ -45,7 +44,7 @@ from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
-from shared.errors import FieldViolation, NotFound
+from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.idempotency import create_once
 from shared.listen import wait_woken
 from shared.names import parse_name
@@ -102,7 +101,7 @@ class Migrations:
         org_id = parse_name(parent, ORG_PATTERN, "parent")["org"]
         violations = [*violations, *domain.migration_field_violations(values)]
         if violations:
-            raise InvalidInput(violations)
+            raise InvalidArgument(violations)
         await self._orgs.organization(org_id)
         draft = MigrationDraft(
             display_name=values["display_name"].strip(),
@@ -159,7 +158,7 @@ class Migrations:
             values = {path: patch.values[path] for path in patch.paths}
             violations = domain.migration_field_violations(values)
             if violations:
-                raise InvalidInput(violations)
+                raise InvalidArgument(violations)
             changes: dict[str, Any] = {}
             if "display_name" in values:
                 changes["display_name"] = values["display_name"].strip()

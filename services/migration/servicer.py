@@ -20,7 +20,7 @@ from sensei.migration.v1 import (
     schema_pb2_grpc,
 )
 from services.migration.agent_executions import AgentExecutions
-from services.migration.domain import InvalidInput, Verb
+from services.migration.domain import Verb
 from services.migration.messages import (
     agent_execution_proto,
     agent_status_in,
@@ -38,7 +38,7 @@ from services.migration.migration_use_cases import Migrations
 from services.migration.resources import AgentCompletion, MigrationPatch
 from services.migration.schemas import Schemas
 from shared import protoconv
-from shared.errors import FieldViolation
+from shared.errors import FieldViolation, InvalidArgument
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -106,7 +106,7 @@ class MigrationServicer(migration_pb2_grpc.MigrationServiceServicer):
             if side in paths:
                 values[side] = struct_in(getattr(given, side), f"migration.{side}", violations)
         if violations:
-            raise InvalidInput(violations)
+            raise InvalidArgument(violations)
         migration = await self._migrations.update(
             MigrationPatch(name=given.name, values=values, paths=paths, etag=given.etag)
         )
@@ -213,7 +213,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         definition = struct_in(request.schema.definition, "schema.definition", violations)
         metadata = struct_in(request.schema.metadata, "schema.metadata", violations)
         if violations:
-            raise InvalidInput(violations)
+            raise InvalidArgument(violations)
         response: schema_pb2.CreateSchemaResponse = await self._schemas.create(
             request.parent,
             schema_type=schema_type,
