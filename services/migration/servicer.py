@@ -19,7 +19,6 @@ from sensei.migration.v1 import (
     schema_pb2,
     schema_pb2_grpc,
 )
-from services.migration.agent_executions import AgentExecutions
 from services.migration.domain import Verb
 from services.migration.messages import (
     agent_execution_proto,
@@ -34,9 +33,8 @@ from services.migration.messages import (
     struct_or_raise,
     usage_proto,
 )
-from services.migration.migration_use_cases import Migrations
 from services.migration.resources import AgentCompletion, MigrationPatch
-from services.migration.schemas import Schemas
+from services.migration.use_cases import AgentExecutions, Migrations, Schemas
 from shared import protoconv
 from shared.errors import FieldViolation, InvalidArgument
 
