@@ -13,15 +13,18 @@ from google.protobuf import struct_pb2
 
 from sensei.migration.v1 import agent_execution_pb2, migration_pb2, schema_pb2
 from services.migration.connection_config import redact_connection_config
-from services.migration.domain import AgentExecutionStatus, AgentType, MigrationStatus, SchemaType
-from services.migration.resources import (
+from services.migration.domain import (
     AgentCompletion,
     AgentExecution,
+    AgentExecutionStatus,
+    AgentType,
     Connections,
     Migration,
     MigrationChange,
     MigrationPatch,
+    MigrationStatus,
     Schema,
+    SchemaType,
     Usage,
 )
 from services.migration.schema_diff import SchemaDifference

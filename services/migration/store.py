@@ -20,20 +20,18 @@ import asyncpg
 from services.migration.config_cipher import ConfigCipher
 from services.migration.domain import (
     IN_FLIGHT_STATUSES,
+    AgentExecution,
     AgentExecutionStatus,
     AgentType,
-    Lifecycle,
-    MigrationStatus,
-    SchemaType,
-)
-from services.migration.resources import (
-    AgentExecution,
     AgentTypeUsage,
     ChangeEvent,
+    Lifecycle,
     Migration,
     MigrationChange,
     MigrationDraft,
+    MigrationStatus,
     Schema,
+    SchemaType,
 )
 from shared.db import Connection
 from shared.pagination import keyset_after

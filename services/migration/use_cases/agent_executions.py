@@ -14,14 +14,15 @@ import asyncpg
 from google.protobuf.message import Message
 
 from services.migration import domain, store
-from services.migration.domain import AgentExecutionStatus, AgentType
-from services.migration.org_directory import OrgDirectory
-from services.migration.resources import (
+from services.migration.domain import (
     AGENT_EXECUTION_PATTERN,
     MIGRATION_PATTERN,
     AgentCompletion,
     AgentExecution,
+    AgentExecutionStatus,
+    AgentType,
 )
+from services.migration.org_directory import OrgDirectory
 from shared import outbox
 from shared.db import Connection
 from shared.errors import FieldViolation, InvalidArgument, NotFound

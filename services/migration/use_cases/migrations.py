@@ -1,4 +1,4 @@
-"""Use cases of MigrationService: one transaction per write, the rules from domain.py.
+"""Use cases of MigrationService: one transaction per write, the rules from domain.
 
 Every write locks the migration row, checks the etag and the rules, saves the next version
 (which logs the change and NOTIFYs watchers, store.py) and records an audit event, all in
@@ -20,16 +20,11 @@ from services.migration import domain, store
 from services.migration.config_cipher import ConfigCipher
 from services.migration.connection_config import merge_redacted_connection_config
 from services.migration.domain import (
+    MIGRATION_PATTERN,
+    ORG_PATTERN,
     PLAN_LIMITS,
     TERMINAL_STATUSES,
     AgentType,
-    MigrationStatus,
-    Verb,
-)
-from services.migration.org_directory import OrgDirectory
-from services.migration.resources import (
-    MIGRATION_PATTERN,
-    ORG_PATTERN,
     AgentTypeUsage,
     ChangeEvent,
     Connections,
@@ -37,9 +32,12 @@ from services.migration.resources import (
     MigrationChange,
     MigrationDraft,
     MigrationPatch,
+    MigrationStatus,
     MonthlyUsage,
     Usage,
+    Verb,
 )
+from services.migration.org_directory import OrgDirectory
 from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
 from shared.auth import current_principal

@@ -21,8 +21,7 @@ from google.protobuf.message import Message
 from services.migration import store
 from services.migration.capture import capture_schema
 from services.migration.config_cipher import ConfigCipher
-from services.migration.domain import SchemaType
-from services.migration.resources import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema
+from services.migration.domain import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema, SchemaType
 from services.migration.schema_canonical import canonical_definition, fingerprint_of
 from services.migration.schema_diff import SchemaDifference, diff
 from shared import outbox
