@@ -1,8 +1,8 @@
 """Use cases of MigrationService: one transaction per write, the rules from domain.
 
 Every write locks the migration row, checks the etag and the rules, saves the next version
-(which logs the change and NOTIFYs watchers, store.py) and records an audit event, all in
-one transaction. Plans come from the org service through OrgDirectory.
+(which logs the change and NOTIFYs watchers, store/migrations.py) and records an audit event,
+all in one transaction. Plans come from the org service through OrgDirectory.
 """
 
 from __future__ import annotations
