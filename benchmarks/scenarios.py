@@ -34,7 +34,7 @@ from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
 
 # The service's own column list, so the raw baseline runs the very same SELECT.
-from services.migration.store import _MIGRATION_COLUMNS
+from services.migration.store.migrations import MIGRATION_COLUMNS
 from shared.pagination import PageTokens
 
 # Requests per page of the alternating (drift-free) ListAuditLogs check.
@@ -80,7 +80,7 @@ async def unary_reads(bench: Bench) -> None:
             bench.stack.database_url,
             op={
                 "kind": "fetch",
-                "sql": f"SELECT {_MIGRATION_COLUMNS} FROM migration.migrations"
+                "sql": f"SELECT {MIGRATION_COLUMNS} FROM migration.migrations"
                 " WHERE org_id = $1 AND id = $2",
                 "args": ids,
             },

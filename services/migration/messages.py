@@ -1,7 +1,7 @@
-"""Proto ⇄ domain mapping of the migration service's messages.
+"""Proto ⇄ domain mapping of the migration service's messages: requests in, resources out.
 
 Every Migration message is built by `migration_proto`, which redacts the connection configs;
-nothing else turns a migration into a message (GetMigrationConnections builds its own).
+only `connections_proto` (GetMigrationConnections, services only) carries them in clear.
 """
 
 from __future__ import annotations
@@ -13,8 +13,20 @@ from google.protobuf import struct_pb2
 
 from sensei.migration.v1 import agent_execution_pb2, migration_pb2, schema_pb2
 from services.migration.connection_config import redact_connection_config
-from services.migration.domain import AgentExecutionStatus, AgentType, MigrationStatus, SchemaType
-from services.migration.resources import AgentExecution, Migration, Schema, Usage
+from services.migration.domain import (
+    AgentCompletion,
+    AgentExecution,
+    AgentExecutionStatus,
+    AgentType,
+    Connections,
+    Migration,
+    MigrationChange,
+    MigrationPatch,
+    MigrationStatus,
+    Schema,
+    SchemaType,
+    Usage,
+)
 from services.migration.schema_diff import SchemaDifference
 from shared import protoconv
 from shared.errors import FieldViolation, InvalidArgument
@@ -108,6 +120,65 @@ def _value_of(value: Any) -> struct_pb2.Value:
     return out
 
 
+# --- requests -------------------------------------------------------------------------
+
+
+def migration_values_in(
+    migration: migration_pb2.Migration, violations: list[FieldViolation]
+) -> dict[str, Any]:
+    """The fields of a CreateMigration request; bad Structs are added to `violations`."""
+    return {
+        "display_name": migration.display_name,
+        "description": migration.description,
+        "source_config": struct_in(migration.source_config, "migration.source_config", violations),
+        "target_config": struct_in(migration.target_config, "migration.target_config", violations),
+    }
+
+
+def migration_patch_in(request: migration_pb2.UpdateMigrationRequest) -> MigrationPatch:
+    """An UpdateMigration request; INVALID_ARGUMENT when a masked config is not valid JSON."""
+    given = request.migration
+    paths = tuple(request.update_mask.paths)
+    violations: list[FieldViolation] = []
+    values: dict[str, Any] = {
+        "display_name": given.display_name,
+        "description": given.description,
+    }
+    for side in ("source_config", "target_config"):
+        if side in paths:
+            values[side] = struct_in(getattr(given, side), f"migration.{side}", violations)
+    if violations:
+        raise InvalidArgument(violations)
+    return MigrationPatch(name=given.name, values=values, paths=paths, etag=given.etag)
+
+
+def schema_fields_in(
+    schema: schema_pb2.Schema,
+) -> tuple[SchemaType | None, dict[str, Any], dict[str, Any]]:
+    """Type, definition and metadata of a CreateSchema request; INVALID_ARGUMENT if malformed."""
+    violations: list[FieldViolation] = []
+    schema_type = schema_type_in(schema.type, "schema.type")
+    definition = struct_in(schema.definition, "schema.definition", violations)
+    metadata = struct_in(schema.metadata, "schema.metadata", violations)
+    if violations:
+        raise InvalidArgument(violations)
+    return schema_type, definition, metadata
+
+
+def agent_completion_in(
+    request: agent_execution_pb2.CompleteAgentExecutionRequest,
+) -> AgentCompletion:
+    """A CompleteAgentExecution request (status None when UNSPECIFIED)."""
+    return AgentCompletion(
+        name=request.name,
+        status=agent_status_in(request.status, "status"),
+        tokens_used=request.tokens_used,
+        duration_ms=request.duration_ms,
+        output=struct_or_raise(request.output, "output"),
+        error_message=request.error_message,
+    )
+
+
 # --- resources ------------------------------------------------------------------------
 
 
@@ -131,6 +202,27 @@ def migration_proto(migration: Migration) -> migration_pb2.Migration:
         create_time=protoconv.timestamp(migration.created_at),
         update_time=protoconv.timestamp(migration.updated_at),
         etag=migration.etag,
+    )
+
+
+def change_proto(change: MigrationChange) -> migration_pb2.WatchMigrationResponse:
+    """One WatchMigration event: what changed and the migration after it (configs redacted)."""
+    return migration_pb2.WatchMigrationResponse(
+        event_type=migration_pb2.MigrationEventType.Value(
+            f"MIGRATION_EVENT_TYPE_{change.event.value}"
+        ),
+        migration=migration_proto(change.migration),
+    )
+
+
+def connections_proto(
+    connections: Connections,
+) -> migration_pb2.GetMigrationConnectionsResponse:
+    """GetMigrationConnections: the one message that carries connection configs in clear."""
+    return migration_pb2.GetMigrationConnectionsResponse(
+        name=connections.name,
+        source_config=protoconv.struct_of(dict(connections.source_config)),
+        target_config=protoconv.struct_of(dict(connections.target_config)),
     )
 
 
@@ -166,6 +258,17 @@ def difference_proto(difference: SchemaDifference) -> schema_pb2.SchemaDifferenc
     if difference.kind.value != "REMOVED":
         out.after.CopyFrom(_value_of(difference.after))
     return out
+
+
+def diff_proto(
+    base: Schema, target: Schema, differences: list[SchemaDifference]
+) -> schema_pb2.DiffSchemasResponse:
+    """The API form of DiffSchemas: both fingerprints and every difference."""
+    return schema_pb2.DiffSchemasResponse(
+        base_fingerprint=base.fingerprint,
+        target_fingerprint=target.fingerprint,
+        differences=[difference_proto(d) for d in differences],
+    )
 
 
 def agent_execution_proto(execution: AgentExecution) -> agent_execution_pb2.AgentExecution:

@@ -102,7 +102,7 @@ def _canonical_table(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def canonical_definition(definition: Any, *, field: str = "schema.definition") -> dict[str, Any]:
-    """The canonical form of a valid ``definition``; raises InvalidInput if it is not valid."""
+    """The canonical form of a valid ``definition``; raises InvalidArgument if it is not valid."""
     require_valid_definition(definition, field=field)
     tables = definition["tables"]
     return {

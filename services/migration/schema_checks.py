@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from services.migration.domain import InvalidInput
 from services.migration.schema_model import (
     IDENTITY_KINDS,
     REFERENTIAL_ACTIONS,
@@ -19,7 +18,7 @@ from services.migration.schema_model import (
     path_segment,
     split_table_name,
 )
-from shared.errors import FieldViolation
+from shared.errors import FieldViolation, InvalidArgument
 
 _TOP_KEYS = frozenset({"version", "tables"})
 _TABLE_KEYS = frozenset({"columns", "primary_key", "unique_constraints", "foreign_keys", "indexes"})
@@ -274,10 +273,10 @@ def definition_violations(definition: Any) -> list[FieldViolation]:
 
 
 def require_valid_definition(definition: Any, *, field: str = "schema.definition") -> None:
-    """Raise InvalidInput (fields ``{field}.{path}``) if ``definition`` has any violation."""
+    """Raise InvalidArgument (fields ``{field}.{path}``) if ``definition`` has any violation."""
     violations = definition_violations(definition)
     if violations:
-        raise InvalidInput(
+        raise InvalidArgument(
             FieldViolation(f"{field}.{v.field}" if v.field else field, v.description)
             for v in violations
         )

@@ -14,16 +14,14 @@ from pathlib import Path
 
 from sensei.migration.v1 import agent_execution_pb2_grpc, migration_pb2_grpc, schema_pb2_grpc
 from services.migration import store
-from services.migration.agent_executions import AgentExecutions
 from services.migration.config_cipher import ConfigCipher
-from services.migration.migration_use_cases import Migrations
 from services.migration.org_directory import DEFAULT_TTL_SECONDS, OrgDirectory
-from services.migration.schemas import Schemas
 from services.migration.servicer import (
     AgentExecutionServicer,
     MigrationServicer,
     SchemaServicer,
 )
+from services.migration.use_cases import AgentExecutions, Migrations, Schemas
 from services.migration.watch import ChangeHub, prune_changes_forever
 from shared.config import ConfigError
 from shared.destinations import DestinationPolicy

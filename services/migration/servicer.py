@@ -7,7 +7,7 @@ GetMigrationConnections returns the configs in clear (and only to services).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import grpc
 
@@ -19,25 +19,26 @@ from sensei.migration.v1 import (
     schema_pb2,
     schema_pb2_grpc,
 )
-from services.migration.agent_executions import AgentExecutions
-from services.migration.domain import InvalidInput, Verb
+from services.migration.domain import Verb
 from services.migration.messages import (
+    agent_completion_in,
     agent_execution_proto,
     agent_status_in,
     agent_type_in,
-    difference_proto,
+    change_proto,
+    connections_proto,
+    diff_proto,
+    migration_patch_in,
     migration_proto,
     migration_status_in,
+    migration_values_in,
+    schema_fields_in,
     schema_proto,
     schema_type_in,
-    struct_in,
     struct_or_raise,
     usage_proto,
 )
-from services.migration.migration_use_cases import Migrations
-from services.migration.resources import AgentCompletion, MigrationPatch
-from services.migration.schemas import Schemas
-from shared import protoconv
+from services.migration.use_cases import AgentExecutions, Migrations, Schemas
 from shared.errors import FieldViolation
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -55,13 +56,7 @@ class MigrationServicer(migration_pb2_grpc.MigrationServiceServicer):
         self, request: migration_pb2.CreateMigrationRequest, context: Context
     ) -> migration_pb2.CreateMigrationResponse:
         violations: list[FieldViolation] = []
-        given = request.migration
-        values = {
-            "display_name": given.display_name,
-            "description": given.description,
-            "source_config": struct_in(given.source_config, "migration.source_config", violations),
-            "target_config": struct_in(given.target_config, "migration.target_config", violations),
-        }
+        values = migration_values_in(request.migration, violations)
         response: migration_pb2.CreateMigrationResponse = await self._migrations.create(
             request.parent,
             values,
@@ -95,21 +90,7 @@ class MigrationServicer(migration_pb2_grpc.MigrationServiceServicer):
     async def UpdateMigration(
         self, request: migration_pb2.UpdateMigrationRequest, context: Context
     ) -> migration_pb2.UpdateMigrationResponse:
-        given = request.migration
-        paths = tuple(request.update_mask.paths)
-        violations: list[FieldViolation] = []
-        values: dict[str, Any] = {
-            "display_name": given.display_name,
-            "description": given.description,
-        }
-        for side in ("source_config", "target_config"):
-            if side in paths:
-                values[side] = struct_in(getattr(given, side), f"migration.{side}", violations)
-        if violations:
-            raise InvalidInput(violations)
-        migration = await self._migrations.update(
-            MigrationPatch(name=given.name, values=values, paths=paths, etag=given.etag)
-        )
+        migration = await self._migrations.update(migration_patch_in(request))
         return migration_pb2.UpdateMigrationResponse(migration=migration_proto(migration))
 
     async def DeleteMigration(
@@ -172,12 +153,7 @@ class MigrationServicer(migration_pb2_grpc.MigrationServiceServicer):
         self, request: migration_pb2.WatchMigrationRequest, context: Context
     ) -> AsyncIterator[migration_pb2.WatchMigrationResponse]:
         async for change in self._migrations.watch(request.name):
-            yield migration_pb2.WatchMigrationResponse(
-                event_type=migration_pb2.MigrationEventType.Value(
-                    f"MIGRATION_EVENT_TYPE_{change.event.value}"
-                ),
-                migration=migration_proto(change.migration),
-            )
+            yield change_proto(change)
 
     async def GetUsage(
         self, request: migration_pb2.GetUsageRequest, context: Context
@@ -188,12 +164,7 @@ class MigrationServicer(migration_pb2_grpc.MigrationServiceServicer):
     async def GetMigrationConnections(
         self, request: migration_pb2.GetMigrationConnectionsRequest, context: Context
     ) -> migration_pb2.GetMigrationConnectionsResponse:
-        connections = await self._migrations.connections(request.name)
-        return migration_pb2.GetMigrationConnectionsResponse(
-            name=connections.name,
-            source_config=protoconv.struct_of(dict(connections.source_config)),
-            target_config=protoconv.struct_of(dict(connections.target_config)),
-        )
+        return connections_proto(await self._migrations.connections(request.name))
 
 
 # --- SchemaService --------------------------------------------------------------------
@@ -208,12 +179,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
     async def CreateSchema(
         self, request: schema_pb2.CreateSchemaRequest, context: Context
     ) -> schema_pb2.CreateSchemaResponse:
-        violations: list[FieldViolation] = []
-        schema_type = schema_type_in(request.schema.type, "schema.type")
-        definition = struct_in(request.schema.definition, "schema.definition", violations)
-        metadata = struct_in(request.schema.metadata, "schema.metadata", violations)
-        if violations:
-            raise InvalidInput(violations)
+        schema_type, definition, metadata = schema_fields_in(request.schema)
         response: schema_pb2.CreateSchemaResponse = await self._schemas.create(
             request.parent,
             schema_type=schema_type,
@@ -265,11 +231,7 @@ class SchemaServicer(schema_pb2_grpc.SchemaServiceServicer):
         base, target, differences = await self._schemas.diff(
             request.base_schema, request.target_schema
         )
-        return schema_pb2.DiffSchemasResponse(
-            base_fingerprint=base.fingerprint,
-            target_fingerprint=target.fingerprint,
-            differences=[difference_proto(d) for d in differences],
-        )
+        return diff_proto(base, target, differences)
 
 
 # --- AgentExecutionService ------------------------------------------------------------
@@ -300,16 +262,7 @@ class AgentExecutionServicer(agent_execution_pb2_grpc.AgentExecutionServiceServi
     async def CompleteAgentExecution(
         self, request: agent_execution_pb2.CompleteAgentExecutionRequest, context: Context
     ) -> agent_execution_pb2.CompleteAgentExecutionResponse:
-        completed = await self._executions.complete(
-            AgentCompletion(
-                name=request.name,
-                status=agent_status_in(request.status, "status"),
-                tokens_used=request.tokens_used,
-                duration_ms=request.duration_ms,
-                output=struct_or_raise(request.output, "output"),
-                error_message=request.error_message,
-            )
-        )
+        completed = await self._executions.complete(agent_completion_in(request))
         return agent_execution_pb2.CompleteAgentExecutionResponse(
             agent_execution=agent_execution_proto(completed)
         )

@@ -1,7 +1,7 @@
 """Fan-out of committed migration changes to WatchMigration streams, across replicas.
 
 Every write of a migration logs the new version in `migration_changes` and sends a NOTIFY
-(store.py) in its transaction, so PostgreSQL delivers it on commit, in commit order, to
+(store/migrations.py) in its transaction, so PostgreSQL delivers it on commit, in commit order, to
 every replica. `ChangeHub` keeps one LISTEN connection per process and wakes the watchers
 of the migration named in the notification; each watcher then reads the logged versions
 after the last one it sent. Notifications are only wake-up calls, so a coalesced, late or

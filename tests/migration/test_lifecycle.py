@@ -14,10 +14,8 @@ from services.migration.domain import (
     IN_FLIGHT_STATUSES,
     TERMINAL_STATUSES,
     IllegalTransition,
-    InvalidInput,
     Lifecycle,
     MigrationStatus,
-    PreconditionFailed,
     ProgressDecreased,
     Verb,
     apply_verb,
@@ -26,7 +24,7 @@ from services.migration.domain import (
     report_progress,
     transition,
 )
-from shared.errors import FailedPrecondition
+from shared.errors import FailedPrecondition, InvalidArgument
 
 S = MigrationStatus
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -135,7 +133,7 @@ def test_fail_records_the_reason() -> None:
 
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 2001])
 def test_fail_without_a_usable_reason_is_invalid(reason: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         apply_verb(Lifecycle(S.MIGRATING), Verb.FAIL, NOW, reason=reason)
     assert [v.field for v in caught.value.violations] == ["reason"]
 
@@ -174,27 +172,27 @@ def test_progress_keeps_rising_across_phases() -> None:
 
 @pytest.mark.parametrize("progress", [math.nan, math.inf, -math.inf])
 def test_non_finite_progress_is_invalid(progress: float) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         report_progress(Lifecycle(S.MIGRATING), progress)
     assert [v.field for v in caught.value.violations] == ["progress"]
 
 
 @pytest.mark.parametrize("progress", [-0.001, 1.001, 2.0])
 def test_progress_outside_zero_to_one_is_invalid(progress: float) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidArgument):
         report_progress(Lifecycle(S.MIGRATING), progress)
 
 
 @pytest.mark.parametrize("status", sorted(set(S) - ACTIVE_STATUSES))
 def test_progress_of_an_inactive_migration_is_failed_precondition(status: S) -> None:
-    with pytest.raises(PreconditionFailed) as caught:
+    with pytest.raises(FailedPrecondition) as caught:
         report_progress(Lifecycle(status), 0.5)
     assert caught.value.reason == "MIGRATION_NOT_ACTIVE"
 
 
 @pytest.mark.parametrize("status", sorted(IN_FLIGHT_STATUSES))
 def test_in_flight_migration_cannot_be_deleted(status: S) -> None:
-    with pytest.raises(PreconditionFailed) as caught:
+    with pytest.raises(FailedPrecondition) as caught:
         check_deletable(status)
     assert caught.value.reason == "MIGRATION_IN_FLIGHT"
 
@@ -206,7 +204,7 @@ def test_pending_or_finished_migration_can_be_deleted(status: S) -> None:
 
 @pytest.mark.parametrize("status", sorted(set(S) - ACTIVE_STATUSES))
 def test_agents_cannot_start_on_an_inactive_migration(status: S) -> None:
-    with pytest.raises(PreconditionFailed):
+    with pytest.raises(FailedPrecondition):
         check_agent_execution_allowed(status)
 
 

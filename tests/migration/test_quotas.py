@@ -9,10 +9,10 @@ from services.migration.domain import (
     IN_FLIGHT_STATUSES,
     MigrationStatus,
     Plan,
-    QuotaExceeded,
     check_active_migration_quota,
     check_token_quota,
 )
+from shared.errors import QuotaExceeded
 
 ORG = "organizations/0b5d5a53-7d4e-4a4b-9a4e-3f0c9b1d2e11"
 
@@ -27,7 +27,7 @@ def test_starting_past_the_active_migration_limit_is_refused(plan: Plan, in_flig
     with pytest.raises(QuotaExceeded) as caught:
         check_active_migration_quota(plan, in_flight, subject=ORG)
     assert caught.value.reason == "ACTIVE_MIGRATIONS_QUOTA_EXCEEDED"
-    assert caught.value.usage == in_flight
+    assert caught.value.metadata["usage"] == str(in_flight)
 
 
 def test_enterprise_has_no_active_migration_limit() -> None:
@@ -52,7 +52,8 @@ def test_agents_cannot_start_once_the_monthly_tokens_are_spent(
 ) -> None:
     with pytest.raises(QuotaExceeded) as caught:
         check_token_quota(plan, used, subject=ORG)
-    assert (caught.value.reason, caught.value.limit) == ("MONTHLY_TOKENS_QUOTA_EXCEEDED", limit)
+    assert caught.value.reason == "MONTHLY_TOKENS_QUOTA_EXCEEDED"
+    assert caught.value.metadata["limit"] == str(limit)
 
 
 def test_enterprise_has_no_token_limit() -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import rfc8785
 
-from services.migration.domain import InvalidInput
 from services.migration.schema_canonical import canonical_definition, fingerprint_of
 from services.migration.schema_checks import definition_violations, require_valid_definition
 from services.migration.schema_diff import (
@@ -20,6 +19,7 @@ from services.migration.schema_diff import (
     diff,
 )
 from services.migration.schema_model import normalize_type
+from shared.errors import InvalidArgument
 
 Definition = dict[str, Any]
 
@@ -285,7 +285,7 @@ def test_definition_that_is_not_an_object_is_a_violation() -> None:
 def test_invalid_definition_raises_with_prefixed_fields() -> None:
     definition = sample()
     _set(["version"], 2)(definition)
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         require_valid_definition(definition, field="schema.definition")
     assert [v.field for v in caught.value.violations] == ["schema.definition.version"]
 

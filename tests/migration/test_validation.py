@@ -8,14 +8,13 @@ import pytest
 
 from services.migration.domain import (
     AgentExecutionStatus,
-    InvalidInput,
     MigrationStatus,
-    PreconditionFailed,
     check_agent_completion,
     check_update_mask,
     migration_field_violations,
     usage_months,
 )
+from shared.errors import FailedPrecondition, InvalidArgument
 
 TODAY = date(2026, 3, 15)
 
@@ -54,14 +53,14 @@ def test_every_bad_field_is_reported_at_once() -> None:
 
 
 def test_empty_update_mask_is_invalid() -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         check_update_mask([], MigrationStatus.PENDING)
     assert [v.field for v in caught.value.violations] == ["update_mask"]
 
 
 @pytest.mark.parametrize("path", ["status", "progress", "name", "nonsense"])
 def test_output_only_or_unknown_update_path_is_invalid(path: str) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidArgument):
         check_update_mask(["display_name", path], MigrationStatus.PENDING)
 
 
@@ -70,7 +69,7 @@ def test_connection_configs_can_change_while_pending() -> None:
 
 
 def test_connection_configs_are_frozen_once_started() -> None:
-    with pytest.raises(PreconditionFailed) as caught:
+    with pytest.raises(FailedPrecondition) as caught:
         check_update_mask(["target_config"], MigrationStatus.MIGRATING)
     assert caught.value.reason == "CONFIG_IMMUTABLE"
 
@@ -89,18 +88,18 @@ def test_usage_range_lists_every_month_across_a_year_end() -> None:
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-01", "2026/01"])
 def test_malformed_month_is_invalid(month: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         usage_months(month, "2026-03", TODAY)
     assert [v.field for v in caught.value.violations] == ["start_month"]
 
 
 def test_usage_range_ending_before_it_starts_is_invalid() -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidArgument):
         usage_months("2026-03", "2026-02", TODAY)
 
 
 def test_usage_range_longer_than_ten_years_is_invalid() -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidArgument):
         usage_months("2000-01", "2026-03", TODAY)
 
 
@@ -112,7 +111,7 @@ def test_agent_completion_with_a_terminal_status_passes() -> None:
 
 
 def test_agent_completion_reports_every_bad_field() -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         check_agent_completion(
             AgentExecutionStatus.RUNNING, AgentExecutionStatus.RUNNING, -1, -1, "e" * 2001
         )
@@ -125,6 +124,6 @@ def test_agent_completion_reports_every_bad_field() -> None:
 
 
 def test_completing_a_finished_agent_execution_is_failed_precondition() -> None:
-    with pytest.raises(PreconditionFailed) as caught:
+    with pytest.raises(FailedPrecondition) as caught:
         check_agent_completion(AgentExecutionStatus.FAILED, AgentExecutionStatus.SUCCEEDED, 1, 1)
     assert caught.value.reason == "AGENT_EXECUTION_NOT_RUNNING"

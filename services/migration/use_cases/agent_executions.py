@@ -14,17 +14,18 @@ import asyncpg
 from google.protobuf.message import Message
 
 from services.migration import domain, store
-from services.migration.domain import AgentExecutionStatus, AgentType, InvalidInput
-from services.migration.org_directory import OrgDirectory
-from services.migration.resources import (
+from services.migration.domain import (
     AGENT_EXECUTION_PATTERN,
     MIGRATION_PATTERN,
     AgentCompletion,
     AgentExecution,
+    AgentExecutionStatus,
+    AgentType,
 )
+from services.migration.org_directory import OrgDirectory
 from shared import outbox
 from shared.db import Connection
-from shared.errors import FieldViolation, NotFound
+from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.idempotency import create_once
 from shared.names import parse_name
 from shared.pagination import Page, PageTokens, page_of, page_size
@@ -56,7 +57,7 @@ class AgentExecutions:
         ids = parse_name(parent, MIGRATION_PATTERN, "parent")
         org_id, migration_id = ids["org"], ids["migration"]
         if agent_type is None:
-            raise InvalidInput(
+            raise InvalidArgument(
                 [FieldViolation("agent_execution.agent_type", "must be set (AGENT_TYPE_...)")]
             )
 

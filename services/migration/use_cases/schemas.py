@@ -21,8 +21,7 @@ from google.protobuf.message import Message
 from services.migration import store
 from services.migration.capture import capture_schema
 from services.migration.config_cipher import ConfigCipher
-from services.migration.domain import InvalidInput, SchemaType
-from services.migration.resources import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema
+from services.migration.domain import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema, SchemaType
 from services.migration.schema_canonical import canonical_definition, fingerprint_of
 from services.migration.schema_diff import SchemaDifference, diff
 from shared import outbox
@@ -84,7 +83,7 @@ class Schemas:
         except InvalidArgument as exc:
             violations += exc.violations
         if violations:
-            raise InvalidInput(violations)
+            raise InvalidArgument(violations)
         assert schema_type is not None
 
         async def create(conn: Connection) -> ResponseT:
@@ -127,7 +126,7 @@ class Schemas:
             if not namespace.strip()
         ]
         if violations:
-            raise InvalidInput(violations)
+            raise InvalidArgument(violations)
         assert schema_type is not None
 
         async def create(conn: Connection) -> ResponseT:

@@ -1,7 +1,7 @@
 """The resources of the migration service as frozen domain objects, and their names.
 
-Connection configs here are in clear: only the servicer's proto mapping turns a resource into
-a response, and it always redacts them (GetMigrationConnections excepted).
+Connection configs here are in clear: only messages.py turns a resource into a response, and
+it always redacts them (GetMigrationConnections excepted).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from services.migration.domain import (
+from services.migration.domain.lifecycle import Lifecycle
+from services.migration.domain.statuses import (
     AgentExecutionStatus,
     AgentType,
-    Lifecycle,
     MigrationStatus,
     SchemaType,
 )

@@ -1,9 +1,13 @@
-"""All SQL of the migration service: asyncpg, one function per query, domain objects out.
+"""The migration store's queries on migrations: rows, their change log and NOTIFY, quotas.
+
+Connection configs are sealed with the ConfigCipher on the way in and opened on the way out,
+so no other module sees them encrypted and none stores them in clear. Every saved version is
+copied to `migration_changes` and announced on the deployment's change channel (watch.py).
+Also here: the transaction's clock and the per-organization quota lock, which agent
+executions take too.
 
 Tables are unqualified (the pool puts the service's schema first on the search path).
-Connection configs are sealed with the ConfigCipher on the way in and opened on the way
-out, so no other module sees them encrypted and none stores them in clear. Functions that
-write expect to run inside the caller's transaction.
+Functions that write expect to run inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,32 +24,21 @@ import asyncpg
 from services.migration.config_cipher import ConfigCipher
 from services.migration.domain import (
     IN_FLIGHT_STATUSES,
-    AgentExecutionStatus,
-    AgentType,
-    Lifecycle,
-    MigrationStatus,
-    SchemaType,
-)
-from services.migration.resources import (
-    AgentExecution,
-    AgentTypeUsage,
     ChangeEvent,
+    Lifecycle,
     Migration,
     MigrationChange,
     MigrationDraft,
-    Schema,
+    MigrationStatus,
 )
 from shared.db import Connection
 from shared.pagination import keyset_after
 
-Key = Sequence[Any]
-
-_MIGRATION_COLUMNS = (
+MIGRATION_COLUMNS = (
     "id, org_id, display_name, description, status, source_config_sealed,"
     " target_config_sealed, progress, started_at, completed_at, paused_status, failure_reason,"
     " run, version, created_at, updated_at"
 )
-
 
 _CHANNEL_PREFIX = "sensei_"
 _CHANNEL_SUFFIX = "_migration_changes"
@@ -60,9 +53,6 @@ async def transaction_time(conn: Connection) -> datetime:
     """The database's `now()`: the start of the current transaction, one clock for all."""
     now: datetime = await conn.fetchval("SELECT now()")
     return now
-
-
-# --- migrations ---------------------------------------------------------------------------
 
 
 def _migration_of(row: asyncpg.Record, cipher: ConfigCipher) -> Migration:
@@ -101,7 +91,7 @@ async def insert_migration(
     row = await conn.fetchrow(
         "INSERT INTO migrations (id, org_id, display_name, description,"
         " source_config_sealed, target_config_sealed)"
-        f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_MIGRATION_COLUMNS}",
+        f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {MIGRATION_COLUMNS}",
         migration_id,
         org_id,
         draft.display_name,
@@ -127,7 +117,7 @@ async def migration(
     """One migration of an organization; `lock` (UPDATE, SHARE, KEY SHARE) locks its row."""
     suffix = _LOCKS[lock]
     row = await conn.fetchrow(
-        f"SELECT {_MIGRATION_COLUMNS} FROM migrations WHERE org_id = $1 AND id = $2{suffix}",
+        f"SELECT {MIGRATION_COLUMNS} FROM migrations WHERE org_id = $1 AND id = $2{suffix}",
         org_id,
         migration_id,
     )
@@ -162,7 +152,7 @@ async def list_migrations(
     org_id: str,
     *,
     status: MigrationStatus | None,
-    after: Key | None,
+    after: Sequence[Any] | None,
     limit: int,
 ) -> list[Migration]:
     """A page of an organization's migrations by (created_at, id), optionally by status."""
@@ -175,7 +165,7 @@ async def list_migrations(
         conditions.append(f"status = ${len(args)}")
     args.append(limit)
     rows = await conn.fetch(
-        f"SELECT {_MIGRATION_COLUMNS} FROM migrations WHERE {' AND '.join(conditions)}"
+        f"SELECT {MIGRATION_COLUMNS} FROM migrations WHERE {' AND '.join(conditions)}"
         f" ORDER BY created_at, id LIMIT ${len(args)}",
         *args,
     )
@@ -196,7 +186,7 @@ async def save_migration(
         " target_config_sealed = $6, status = $7, progress = $8, started_at = $9,"
         " completed_at = $10, paused_status = $11, failure_reason = $12, run = $13,"
         " version = version + 1, updated_at = now()"
-        f" WHERE org_id = $1 AND id = $2 RETURNING {_MIGRATION_COLUMNS}",
+        f" WHERE org_id = $1 AND id = $2 RETURNING {MIGRATION_COLUMNS}",
         changed.org_id,
         changed.id,
         changed.display_name,
@@ -301,264 +291,3 @@ async def count_in_flight(conn: Connection, org_id: str) -> int:
         sorted(status.value for status in IN_FLIGHT_STATUSES),
     )
     return count
-
-
-# --- schemas ------------------------------------------------------------------------------
-
-_SCHEMA_COLUMNS = (
-    "id, org_id, migration_id, type, definition::text, fingerprint, metadata::text, created_at"
-)
-
-
-def _schema_of(row: asyncpg.Record) -> Schema:
-    return Schema(
-        id=str(row["id"]),
-        org_id=str(row["org_id"]),
-        migration_id=str(row["migration_id"]),
-        type=SchemaType(row["type"]),
-        definition=json.loads(row["definition"]),
-        fingerprint=row["fingerprint"],
-        metadata=json.loads(row["metadata"]),
-        created_at=row["created_at"],
-    )
-
-
-async def insert_schema(
-    conn: Connection,
-    org_id: str,
-    migration_id: str,
-    *,
-    schema_type: SchemaType,
-    definition: Mapping[str, Any],
-    fingerprint: str,
-    metadata: Mapping[str, Any],
-) -> Schema:
-    """Stores a schema snapshot."""
-    row = await conn.fetchrow(
-        "INSERT INTO schemas (id, org_id, migration_id, type, definition, fingerprint, metadata)"
-        f" VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb) RETURNING {_SCHEMA_COLUMNS}",
-        str(uuid.uuid4()),
-        org_id,
-        migration_id,
-        schema_type.value,
-        json.dumps(definition),
-        fingerprint,
-        json.dumps(metadata),
-    )
-    assert row is not None
-    return _schema_of(row)
-
-
-async def schema(conn: Connection, org_id: str, migration_id: str, schema_id: str) -> Schema | None:
-    """One schema of a migration of an organization."""
-    row = await conn.fetchrow(
-        f"SELECT {_SCHEMA_COLUMNS} FROM schemas"
-        " WHERE org_id = $1 AND migration_id = $2 AND id = $3",
-        org_id,
-        migration_id,
-        schema_id,
-    )
-    return None if row is None else _schema_of(row)
-
-
-async def list_schemas(
-    conn: Connection,
-    org_id: str,
-    migration_id: str,
-    *,
-    schema_type: SchemaType | None,
-    after: Key | None,
-    limit: int,
-) -> list[Schema]:
-    """A page of a migration's schemas by (created_at, id), optionally by type."""
-    keyset, args = keyset_after(("created_at", "id"), after)
-    conditions = [keyset]
-    args.extend([migration_id, org_id])
-    conditions.append(f"migration_id = ${len(args) - 1} AND org_id = ${len(args)}")
-    if schema_type is not None:
-        args.append(schema_type.value)
-        conditions.append(f"type = ${len(args)}")
-    args.append(limit)
-    rows = await conn.fetch(
-        f"SELECT {_SCHEMA_COLUMNS} FROM schemas WHERE {' AND '.join(conditions)}"
-        f" ORDER BY created_at, id LIMIT ${len(args)}",
-        *args,
-    )
-    return [_schema_of(row) for row in rows]
-
-
-# --- agent executions ---------------------------------------------------------------------
-
-_EXECUTION_COLUMNS = (
-    "id, org_id, migration_id, agent_type, status, tokens_used, duration_ms, input::text,"
-    " output::text, error_message, created_at, updated_at, completed_at"
-)
-
-
-def _execution_of(row: asyncpg.Record) -> AgentExecution:
-    return AgentExecution(
-        id=str(row["id"]),
-        org_id=str(row["org_id"]),
-        migration_id=str(row["migration_id"]),
-        agent_type=AgentType(row["agent_type"]),
-        status=AgentExecutionStatus(row["status"]),
-        tokens_used=row["tokens_used"],
-        duration_ms=row["duration_ms"],
-        input=json.loads(row["input"]),
-        output=json.loads(row["output"]),
-        error_message=row["error_message"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        completed_at=row["completed_at"],
-    )
-
-
-async def insert_agent_execution(
-    conn: Connection,
-    org_id: str,
-    migration_id: str,
-    agent_type: AgentType,
-    agent_input: Mapping[str, Any],
-) -> AgentExecution:
-    """Stores a new RUNNING agent execution."""
-    row = await conn.fetchrow(
-        "INSERT INTO agent_executions (id, org_id, migration_id, agent_type, input)"
-        f" VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING {_EXECUTION_COLUMNS}",
-        str(uuid.uuid4()),
-        org_id,
-        migration_id,
-        agent_type.value,
-        json.dumps(agent_input),
-    )
-    assert row is not None
-    return _execution_of(row)
-
-
-async def agent_execution(
-    conn: Connection, org_id: str, migration_id: str, execution_id: str, *, lock: bool = False
-) -> AgentExecution | None:
-    """One agent execution; `lock` takes its row lock for an update."""
-    row = await conn.fetchrow(
-        f"SELECT {_EXECUTION_COLUMNS} FROM agent_executions"
-        " WHERE org_id = $1 AND migration_id = $2 AND id = $3" + (" FOR UPDATE" if lock else ""),
-        org_id,
-        migration_id,
-        execution_id,
-    )
-    return None if row is None else _execution_of(row)
-
-
-async def complete_agent_execution(
-    conn: Connection,
-    execution_id: str,
-    *,
-    status: AgentExecutionStatus,
-    tokens_used: int,
-    duration_ms: int,
-    output: Mapping[str, Any],
-    error_message: str,
-) -> AgentExecution:
-    """Records how an execution ended."""
-    row = await conn.fetchrow(
-        "UPDATE agent_executions SET status = $2, tokens_used = $3, duration_ms = $4,"
-        " output = $5::jsonb, error_message = $6, updated_at = now(), completed_at = now()"
-        f" WHERE id = $1 RETURNING {_EXECUTION_COLUMNS}",
-        execution_id,
-        status.value,
-        tokens_used,
-        duration_ms,
-        json.dumps(output),
-        error_message,
-    )
-    assert row is not None
-    return _execution_of(row)
-
-
-async def list_agent_executions(
-    conn: Connection,
-    org_id: str,
-    migration_id: str,
-    *,
-    agent_type: AgentType | None,
-    status: AgentExecutionStatus | None,
-    after: Key | None,
-    limit: int,
-) -> list[AgentExecution]:
-    """A page of a migration's executions by (created_at, id), optionally filtered."""
-    keyset, args = keyset_after(("created_at", "id"), after)
-    conditions = [keyset]
-    args.extend([migration_id, org_id])
-    conditions.append(f"migration_id = ${len(args) - 1} AND org_id = ${len(args)}")
-    if agent_type is not None:
-        args.append(agent_type.value)
-        conditions.append(f"agent_type = ${len(args)}")
-    if status is not None:
-        args.append(status.value)
-        conditions.append(f"status = ${len(args)}")
-    args.append(limit)
-    rows = await conn.fetch(
-        f"SELECT {_EXECUTION_COLUMNS} FROM agent_executions WHERE {' AND '.join(conditions)}"
-        f" ORDER BY created_at, id LIMIT ${len(args)}",
-        *args,
-    )
-    return [_execution_of(row) for row in rows]
-
-
-# --- token usage --------------------------------------------------------------------------
-
-
-async def add_token_usage(
-    conn: Connection,
-    org_id: str,
-    month: date,
-    agent_type: AgentType,
-    *,
-    tokens: int = 0,
-    executions: int = 0,
-) -> None:
-    """Adds tokens and executions to an organization's month and agent type."""
-    await conn.execute(
-        "INSERT INTO token_usage (org_id, month, agent_type, tokens_used, execution_count)"
-        " VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (org_id, month, agent_type) DO UPDATE SET"
-        " tokens_used = token_usage.tokens_used + EXCLUDED.tokens_used,"
-        " execution_count = token_usage.execution_count + EXCLUDED.execution_count",
-        org_id,
-        month,
-        agent_type.value,
-        tokens,
-        executions,
-    )
-
-
-async def tokens_in_month(conn: Connection, org_id: str, month: date) -> int:
-    """Tokens an organization's executions used in one month."""
-    total: int = await conn.fetchval(
-        "SELECT coalesce(sum(tokens_used), 0)::bigint FROM token_usage"
-        " WHERE org_id = $1 AND month = $2",
-        org_id,
-        month,
-    )
-    return total
-
-
-async def token_usage(
-    conn: Connection, org_id: str, first: date, last: date
-) -> list[tuple[date, AgentTypeUsage]]:
-    """(month, usage of one agent type) for the months in [first, last] that have usage."""
-    rows = await conn.fetch(
-        "SELECT month, agent_type, tokens_used, execution_count FROM token_usage"
-        " WHERE org_id = $1 AND month BETWEEN $2 AND $3 ORDER BY month, agent_type",
-        org_id,
-        first,
-        last,
-    )
-    return [
-        (
-            row["month"],
-            AgentTypeUsage(
-                AgentType(row["agent_type"]), row["tokens_used"], row["execution_count"]
-            ),
-        )
-        for row in rows
-    ]

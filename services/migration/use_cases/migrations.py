@@ -1,8 +1,8 @@
-"""Use cases of MigrationService: one transaction per write, the rules from domain.py.
+"""Use cases of MigrationService: one transaction per write, the rules from domain.
 
 Every write locks the migration row, checks the etag and the rules, saves the next version
-(which logs the change and NOTIFYs watchers, store.py) and records an audit event, all in
-one transaction. Plans come from the org service through OrgDirectory.
+(which logs the change and NOTIFYs watchers, store/migrations.py) and records an audit event,
+all in one transaction. Plans come from the org service through OrgDirectory.
 """
 
 from __future__ import annotations
@@ -20,17 +20,11 @@ from services.migration import domain, store
 from services.migration.config_cipher import ConfigCipher
 from services.migration.connection_config import merge_redacted_connection_config
 from services.migration.domain import (
+    MIGRATION_PATTERN,
+    ORG_PATTERN,
     PLAN_LIMITS,
     TERMINAL_STATUSES,
     AgentType,
-    InvalidInput,
-    MigrationStatus,
-    Verb,
-)
-from services.migration.org_directory import OrgDirectory
-from services.migration.resources import (
-    MIGRATION_PATTERN,
-    ORG_PATTERN,
     AgentTypeUsage,
     ChangeEvent,
     Connections,
@@ -38,14 +32,17 @@ from services.migration.resources import (
     MigrationChange,
     MigrationDraft,
     MigrationPatch,
+    MigrationStatus,
     MonthlyUsage,
     Usage,
+    Verb,
 )
+from services.migration.org_directory import OrgDirectory
 from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
-from shared.errors import FieldViolation, NotFound
+from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.idempotency import create_once
 from shared.listen import wait_woken
 from shared.names import parse_name
@@ -102,7 +99,7 @@ class Migrations:
         org_id = parse_name(parent, ORG_PATTERN, "parent")["org"]
         violations = [*violations, *domain.migration_field_violations(values)]
         if violations:
-            raise InvalidInput(violations)
+            raise InvalidArgument(violations)
         await self._orgs.organization(org_id)
         draft = MigrationDraft(
             display_name=values["display_name"].strip(),
@@ -159,7 +156,7 @@ class Migrations:
             values = {path: patch.values[path] for path in patch.paths}
             violations = domain.migration_field_violations(values)
             if violations:
-                raise InvalidInput(violations)
+                raise InvalidArgument(violations)
             changes: dict[str, Any] = {}
             if "display_name" in values:
                 changes["display_name"] = values["display_name"].strip()
