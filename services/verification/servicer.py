@@ -19,8 +19,8 @@ from services.verification.domain import (
 )
 from services.verification.envelope import parse_envelope
 from services.verification.keyring import SigningKeyRecord
-from services.verification.signing import Revocation, Rotation, SigningKeys
-from services.verification.verifications import Verifications
+from services.verification.use_cases.signing_keys import Revocation, Rotation, SigningKeys
+from services.verification.use_cases.verifications import Verifications
 from shared import protoconv
 from shared.errors import InvalidArgument
 
