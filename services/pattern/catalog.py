@@ -32,11 +32,11 @@ from services.pattern.domain import (
     PatternRef,
     UpsertFields,
 )
+from services.pattern.domain.search import SearchQuery, SearchResult, check_search, rank_matches
 from services.pattern.embedder import FeatureHashingEmbedder
 from services.pattern.index import Backend, IndexDimensionMismatch, IndexWriteFailed, VectorIndex
 from services.pattern.indexer import Indexer, ReindexProgress
 from services.pattern.migration_client import MigrationDirectory
-from services.pattern.search import SearchQuery, SearchResult, check_search, rank_matches
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection

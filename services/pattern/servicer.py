@@ -11,7 +11,7 @@ from sensei.pattern.v1 import pattern_pb2, pattern_pb2_grpc
 from services.pattern import domain
 from services.pattern.catalog import PatternCatalog
 from services.pattern.domain import IndexState, Pattern
-from services.pattern.search import SearchResult
+from services.pattern.domain.search import SearchResult
 from shared import protoconv
 from shared.errors import FieldViolation, InvalidArgument
 
