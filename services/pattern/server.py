@@ -1,4 +1,4 @@
-"""Wiring of the pattern service: the vector index, the indexer loop and the servicer.
+"""Wiring of the pattern service: the vector index, the indexer loop, use cases and servicer.
 
 Settings (`SENSEI_PATTERN_…`):
 - `EMBEDDING_DIM` (default 256): length of every vector, and of the built-in embedder's.
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from sensei.pattern.v1 import pattern_pb2_grpc
-from services.pattern.catalog import PatternCatalog
 from services.pattern.embedder import DEFAULT_DIMENSION, FeatureHashingEmbedder
 from services.pattern.index import VectorIndex
 from services.pattern.index_pgvector import PgvectorIndex
@@ -31,6 +30,8 @@ from services.pattern.index_weaviate import DEFAULT_COLLECTION, DEFAULT_GRPC_POR
 from services.pattern.indexer import Indexer
 from services.pattern.migration_client import MigrationClient
 from services.pattern.servicer import PatternServicer
+from services.pattern.use_cases.patterns import Patterns
+from services.pattern.use_cases.search import PatternSearch
 from shared.config import ConfigError, ServiceConfig
 from shared.pagination import PageTokens
 from shared.server import ServiceContext, ServiceDefinition
@@ -82,7 +83,7 @@ async def setup(ctx: ServiceContext) -> None:
     assert credentials is not None
     migrations = MigrationClient(config.address_of("migration"), credentials)
     ctx.on_close(migrations.close)
-    catalog = PatternCatalog(
+    patterns = Patterns(
         ctx.pool,
         index,
         embedder,
@@ -91,7 +92,8 @@ async def setup(ctx: ServiceContext) -> None:
         migrations=migrations,
     )
     ctx.add_servicer(
-        pattern_pb2_grpc.add_PatternServiceServicer_to_server, PatternServicer(catalog)
+        pattern_pb2_grpc.add_PatternServiceServicer_to_server,
+        PatternServicer(patterns, PatternSearch(ctx.pool, index, embedder)),
     )
 
 

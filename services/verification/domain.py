@@ -1,7 +1,8 @@
 """The rules of verifications: valid requests, outcomes, connection configs, job retries.
 
-Pure: no I/O. The servicer maps protos onto these types, the use cases (`verifications.py`,
-`signing.py`) and the worker apply the rules, and `store.py` persists the results.
+Pure: no I/O. `messages.py` maps protos onto these types, the use cases
+(`use_cases/verifications.py`, `use_cases/signing_keys.py`) and the worker apply the rules,
+and `store/` persists the results.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from services.verification.feed import ChangeFeed
 from services.verification.keyring import Keyring
 from services.verification.migration_client import MigrationClient
 from services.verification.servicer import VerificationServicer
-from services.verification.signing import SigningKeys
-from services.verification.verifications import Verifications
+from services.verification.use_cases.signing_keys import SigningKeys
+from services.verification.use_cases.verifications import Verifications
 from services.verification.worker import Worker, new_worker_id
 from shared.config import PREFIX, ConfigError, ServiceConfig
 from shared.destinations import DestinationPolicy

@@ -40,7 +40,7 @@ from services.verification.domain import (
 from services.verification.envelope import CertificateClaims, SchemaSubject
 from services.verification.feed import ChangeFeed
 from services.verification.row_counts import ProgressCallback
-from services.verification.signing import SigningKeys
+from services.verification.use_cases.signing_keys import SigningKeys
 from shared import outbox
 from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS, Connection
 from shared.errors import Unavailable

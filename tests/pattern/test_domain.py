@@ -7,17 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.pattern import domain, search
+from services.pattern import domain
 from services.pattern.domain import (
     IndexState,
     Outcome,
     Pattern,
     PatternInput,
     UpsertFields,
+    search,
 )
+from services.pattern.domain.search import SearchQuery
 from services.pattern.embedder import FeatureHashingEmbedder
 from services.pattern.index import embedding_id_for
-from services.pattern.search import SearchQuery
 from shared.errors import InvalidArgument
 
 EMBEDDER = FeatureHashingEmbedder(4)

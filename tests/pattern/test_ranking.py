@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.pattern.ranking import (
+from services.pattern.domain.ranking import (
     best_first,
     rank_score,
     score,

@@ -60,8 +60,9 @@ INTERNAL_DURING_RESTART = (
     "bug: a call cut off by the PostgreSQL shutdown can end INTERNAL instead of UNAVAILABLE:"
     " asyncpg raises InternalClientError('cannot switch to state 15; another operation (2) is"
     " in progress') on a pooled connection the server is terminating (seen at BEGIN and"
-    " COMMIT, shared/idempotency.py create_once, services/pattern/catalog.py"
-    " upsert); shared/db.py TRANSIENT_DB_ERRORS (mapped by shared/interceptor.py) must list it"
+    " COMMIT, shared/idempotency.py create_once, services/pattern/use_cases/patterns.py"
+    " Patterns.upsert); shared/db.py TRANSIENT_DB_ERRORS (mapped by shared/interceptor.py)"
+    " must list it"
 )
 TERMINAL_VERIFICATION = {
     verification_pb2.VERIFICATION_STATUS_PASSED,

@@ -1,9 +1,8 @@
-"""Use cases of patterns: one PostgreSQL transaction per write, searches through the index.
+"""Use cases of patterns: one PostgreSQL transaction per write (search is in `search.py`).
 
 PostgreSQL is the source of truth. A write commits there, marks the pattern pending when
 the index must learn of it, and notifies the indexer at commit; it never waits for (or
-fails because of) the vector index. Searches ask the index for the nearest vectors and
-answer only with patterns that still exist in PostgreSQL.
+fails because of) the vector index.
 
 Audit: every write records an event in the same transaction (shared outbox). Patterns
 belong to no organization: writes (upsert, delete, reindex) come only from platform
@@ -15,7 +14,6 @@ keeps the subject of its last writer (`patterns.updated_by`).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -33,10 +31,9 @@ from services.pattern.domain import (
     UpsertFields,
 )
 from services.pattern.embedder import FeatureHashingEmbedder
-from services.pattern.index import Backend, IndexDimensionMismatch, IndexWriteFailed, VectorIndex
+from services.pattern.index import Backend, IndexWriteFailed, VectorIndex
 from services.pattern.indexer import Indexer, ReindexProgress
 from services.pattern.migration_client import MigrationDirectory
-from services.pattern.search import SearchQuery, SearchResult, check_search, rank_matches
 from shared import outbox
 from shared.auth import current_principal
 from shared.db import Connection
@@ -44,7 +41,6 @@ from shared.errors import (
     Aborted,
     AlreadyExists,
     EtagMismatch,
-    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -56,7 +52,7 @@ from shared.pagination import Page, PageTokens, page_of, page_size
 log = logging.getLogger(__name__)
 
 # Texts longer than this are embedded in a worker thread, off the event loop.
-_EMBED_IN_THREAD_CHARS = 4096
+EMBED_IN_THREAD_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -69,8 +65,8 @@ class IndexDescription:
     counts: store.IndexCounts
 
 
-class PatternCatalog:
-    """Patterns in PostgreSQL, and similarity search over their vectors."""
+class Patterns:
+    """Patterns in PostgreSQL: writes, reads, outcomes and the index's rebuild and state."""
 
     def __init__(
         self,
@@ -144,7 +140,7 @@ class PatternCatalog:
     async def _checked(
         self, request: UpsertFields, extra: Sequence[FieldViolation]
     ) -> PatternInput:
-        if request.text is not None and len(request.text) > _EMBED_IN_THREAD_CHARS:
+        if request.text is not None and len(request.text) > EMBED_IN_THREAD_CHARS:
             return await asyncio.to_thread(domain.check_upsert, request, self._embedder, extra)
         return domain.check_upsert(request, self._embedder, extra)
 
@@ -261,44 +257,6 @@ class PatternCatalog:
                 limit=size + 1,
             )
         return page_of(self._tokens, rows, size, query, lambda p: [p.created_at, p.id])
-
-    async def search(self, query: SearchQuery) -> list[SearchResult]:
-        """SearchPatterns: nearest vectors from the index, ranked against PostgreSQL."""
-        try:
-            await self._index.ensure_ready()
-            matches = await self._index.search(query.vector, query.candidates, query.pattern_type)
-        except IndexDimensionMismatch as exc:
-            raise FailedPrecondition(str(exc), reason="INDEX_DIMENSION_MISMATCH") from None
-        async with self._pool.acquire() as conn:
-            patterns = await store.patterns_by_embedding_id(
-                conn, [match.embedding_id for match in matches]
-            )
-        return rank_matches(
-            query, [(match.embedding_id, match.similarity) for match in matches], patterns
-        )
-
-    async def search_query(
-        self,
-        text: str | None,
-        vector: Sequence[float] | None,
-        *,
-        pattern_type: str,
-        top_k: int,
-        min_similarity: float | None,
-    ) -> SearchQuery:
-        """Checks a SearchPatterns request and embeds its text."""
-        check = functools.partial(
-            check_search,
-            text,
-            vector,
-            pattern_type=pattern_type,
-            top_k=top_k,
-            min_similarity=min_similarity,
-            embedder=self._embedder,
-        )
-        if text is not None and len(text) > _EMBED_IN_THREAD_CHARS:
-            return await asyncio.to_thread(check)
-        return check()
 
     async def describe_index(self) -> IndexDescription:
         """GetPatternIndex."""

@@ -1,5 +1,5 @@
 """The rules of SearchPatterns: what a valid query is, and how index matches are ranked
-against the patterns that exist in PostgreSQL. Pure, like `domain`."""
+against the patterns that exist in PostgreSQL. Pure, like the rest of `domain`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from services.pattern import ranking
-from services.pattern.domain import (
+from services.pattern.domain import ranking
+from services.pattern.domain.patterns import (
     Pattern,
     as_float32,
     check_type,

@@ -1,7 +1,7 @@
 """The rules of patterns: what a valid request is, what an upsert changes, how search scores.
 
-Pure and synchronous: no I/O, no grpc. The catalog (use cases) calls these with what it
-read from the store; the servicer only maps protos onto the inputs here.
+Pure and synchronous: no I/O, no grpc. The use cases call these with what they read from
+the store; `messages.py` only maps protos onto the inputs here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from services.pattern import ranking
+from services.pattern.domain import ranking
 from services.pattern.embedder import FeatureHashingEmbedder, NothingToEmbed
 from services.pattern.index import embedding_id_for, vector_problem
 from shared import names
