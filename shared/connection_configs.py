@@ -1,8 +1,10 @@
 """Connection configs of migrations: what a caller may send, parsed into a `Destination`.
 
-A config is a JSON object (the keys of ``CONNECTION_CONFIG_KEYS``): a ``postgresql://`` DSN
-and/or separate keys, the separate keys overriding the DSN's parts. Nothing in it may name a
-local file, socket or service: DSN parameters outside ``DSN_PARAMETERS`` and hosts that are
+A config is a JSON object (the keys of ``CONNECTION_CONFIG_KEYS``): a ``postgresql://`` (or
+``mysql://`` / ``mariadb://``) DSN and/or separate keys, the separate keys overriding the DSN's
+parts; ``engine`` names the database engine when there is no DSN (PostgreSQL by default).
+Nothing in it may name a local file, socket or service: DSN parameters outside
+``DSN_PARAMETERS`` and hosts that are
 paths are violations naming the parameter. Where a destination may point, and connecting
 there, is ``shared/destinations.py``; docs/destinations.md describes both for operators.
 """
@@ -16,14 +18,24 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shared.errors import FailedPrecondition, FieldViolation
 
-# Engines a config may name; issue 14 adds "mysql" (its own DSN schemes and default port).
-ENGINES = ("postgresql",)
-DSN_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql"}
-DEFAULT_PORTS = {"postgresql": 5432}
-DEFAULT_USER = "postgres"
+# Engines a config may name (MySQL covers MariaDB), their DSN schemes, default ports and users.
+POSTGRESQL = "postgresql"
+MYSQL = "mysql"
+ENGINES = (POSTGRESQL, MYSQL)
+ENGINE_ALIASES = {
+    "postgresql": POSTGRESQL,
+    "postgres": POSTGRESQL,
+    "mysql": MYSQL,
+    "mariadb": MYSQL,
+}
+DSN_SCHEMES = ENGINE_ALIASES
+DEFAULT_PORTS = {POSTGRESQL: 5432, MYSQL: 3306}
+DEFAULT_USERS = {POSTGRESQL: "postgres", MYSQL: "root"}
+DEFAULT_USER = DEFAULT_USERS[POSTGRESQL]
 
+# `schema`: where a PostgreSQL target holds tables translated from MySQL (default public).
 CONNECTION_CONFIG_KEYS = frozenset(
-    {"host", "port", "database", "user", "password", "dsn", "sslmode"}
+    {"engine", "host", "port", "database", "user", "password", "dsn", "sslmode", "schema"}
 )
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_SSL_MODE = "prefer"
@@ -50,6 +62,7 @@ FILE_PARAMETERS = frozenset(
 SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 REDACTED = "REDACTED"
 MAX_CONNECT_TIMEOUT_SECONDS = 30.0
+_DSN_SHAPE = "must be a postgresql://, postgres://, mysql:// or mariadb:// URL"
 
 
 def is_secret_parameter(name: str) -> bool:
@@ -73,6 +86,8 @@ class Destination:
     password: str | None = field(default=None, repr=False)
     sslmode: str = DEFAULT_SSL_MODE
     connect_timeout: float | None = None
+    # PostgreSQL schema holding tables translated from a MySQL source (docs/destinations.md).
+    schema: str = "public"
 
     @property
     def key(self) -> tuple[str, str, int, str, str]:
@@ -88,7 +103,7 @@ class Destination:
 class _Parts:
     """The parts of a config before defaults: None where neither the DSN nor a key sets it."""
 
-    engine: str = "postgresql"
+    engine: str = POSTGRESQL
     host: str | None = None
     port: int | None = None
     database: str | None = None
@@ -96,11 +111,21 @@ class _Parts:
     password: str | None = None
     sslmode: str | None = None
     connect_timeout: float | None = None
+    schema: str | None = None
 
 
 def connection_config_violations(config: Any, field_name: str) -> list[FieldViolation]:
-    """Every violation in one connection config (``{}`` is valid: not configured yet)."""
-    return _parse(config, field_name)[1]
+    """Every violation in one connection config (``{}`` is valid: not configured yet).
+
+    A target (``...target_config``) must be PostgreSQL: sources may be either engine.
+    """
+    parts, violations = _parse(config, field_name)
+    if field_name.endswith("target_config") and parts.engine != POSTGRESQL and not violations:
+        where = "dsn" if isinstance(config.get("dsn"), str) and config["dsn"] else "engine"
+        violations.append(
+            FieldViolation(f"{field_name}.{where}", "targets must be PostgreSQL databases")
+        )
+    return violations
 
 
 def destination_of(config: Mapping[str, Any], field_name: str) -> Destination:
@@ -133,6 +158,11 @@ def destination_key(config: Mapping[str, Any]) -> tuple[str, str, int, str, str]
     return destination.key if destination is not None else None
 
 
+def engine_of(config: Mapping[str, Any]) -> str:
+    """The engine a config names (``postgresql`` when it names none or is invalid)."""
+    return _parse(config, "config")[0].engine
+
+
 def stored_password(config: Mapping[str, Any]) -> str | None:
     """The password a config carries (its ``password`` key, else its DSN's), if any."""
     parts, _ = _parse(config, "config")
@@ -142,7 +172,7 @@ def stored_password(config: Mapping[str, Any]) -> str | None:
 def _destination(parts: _Parts) -> Destination | None:
     if not parts.host:
         return None
-    user = parts.user or DEFAULT_USER
+    user = parts.user or DEFAULT_USERS[parts.engine]
     return Destination(
         engine=parts.engine,
         host=parts.host,
@@ -152,6 +182,7 @@ def _destination(parts: _Parts) -> Destination | None:
         password=parts.password,
         sslmode=parts.sslmode or DEFAULT_SSL_MODE,
         connect_timeout=parts.connect_timeout,
+        schema=parts.schema or "public",
     )
 
 
@@ -166,7 +197,7 @@ def _parse(config: Any, field_name: str) -> tuple[_Parts, list[FieldViolation]]:
                 f"unknown key; accepted: {', '.join(sorted(CONNECTION_CONFIG_KEYS))}",
             )
         )
-    for key in ("host", "database", "user", "password", "dsn", "sslmode"):
+    for key in ("engine", "host", "database", "user", "password", "dsn", "sslmode", "schema"):
         if key in config and not isinstance(config[key], str):
             violations.append(FieldViolation(f"{field_name}.{key}", "must be a string"))
     values: dict[str, Any] = {}
@@ -174,9 +205,10 @@ def _parse(config: Any, field_name: str) -> tuple[_Parts, list[FieldViolation]]:
     if isinstance(dsn, str) and dsn:
         values, dsn_violations = _parse_dsn(dsn, f"{field_name}.dsn")
         violations += dsn_violations
-    for key in ("host", "database", "user", "password", "sslmode"):
+    for key in ("host", "database", "user", "password", "sslmode", "schema"):
         if isinstance(config.get(key), str) and config[key]:
             values[key] = config[key]
+    violations += _engine_violations(config.get("engine"), values, field_name)
     if "port" in config:
         port = port_of(config["port"])
         if port is None:
@@ -194,15 +226,29 @@ def _parse(config: Any, field_name: str) -> tuple[_Parts, list[FieldViolation]]:
     return _Parts(**values), violations
 
 
+def _engine_violations(
+    engine: Any, values: dict[str, Any], field_name: str
+) -> list[FieldViolation]:
+    """Checks the ``engine`` key against the DSN's scheme; sets ``values["engine"]``."""
+    if not isinstance(engine, str) or not engine:
+        return []
+    named = ENGINE_ALIASES.get(engine.lower())
+    if named is None:
+        return [FieldViolation(f"{field_name}.engine", f"must be one of {', '.join(ENGINES)}")]
+    if values.setdefault("engine", named) != named:
+        return [FieldViolation(f"{field_name}.engine", "names another engine than the dsn")]
+    return []
+
+
 def _parse_dsn(dsn: str, field_name: str) -> tuple[dict[str, Any], list[FieldViolation]]:
     try:
         parts = urlsplit(dsn)
         port = parts.port
     except ValueError:
-        return {}, [FieldViolation(field_name, "must be a postgresql:// or postgres:// URL")]
+        return {}, [FieldViolation(field_name, _DSN_SHAPE)]
     engine = DSN_SCHEMES.get(parts.scheme)
     if engine is None:
-        return {}, [FieldViolation(field_name, "must be a postgresql:// or postgres:// URL")]
+        return {}, [FieldViolation(field_name, _DSN_SHAPE)]
     violations: list[FieldViolation] = []
     values: dict[str, Any] = {"engine": engine}
     hostinfo = parts.netloc.rpartition("@")[2]

@@ -324,6 +324,10 @@ class DestinationPolicy:
         )
         raise DestinationUnreachable("the database cannot be reached")
 
+    def ssl_attempts(self, destination: Destination) -> list[ssl.SSLContext | bool]:
+        """The TLS settings `connect` tries in turn; other engines' drivers use the same."""
+        return self._ssl_attempts(destination)
+
     def _ssl_attempts(self, destination: Destination) -> list[ssl.SSLContext | bool]:
         """TLS settings to try in turn (prefer/allow: TLS, then plain if the server refuses)."""
         mode = destination.sslmode

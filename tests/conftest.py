@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -30,6 +31,7 @@ import pytest
 from devstack.postgres import EmbeddedPostgres
 from shared.db import migrate, service_migrations
 from tests.harness import ALL_SERVICES, Suite
+from tests.mysql_server import MySQLServer, mysql_server_or_skip
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_ID = uuid.uuid4().hex[:8]
@@ -231,15 +233,20 @@ def sample_env(request: pytest.FixtureRequest) -> dict[str, str]:
     when some test needs it.
     """
     scope = request.node.nodeid
-    uses = any(
-        "sample_postgres" in item.fixturenames
+    items = [
+        item
         for item in request.session.items
         if item.nodeid == scope or item.nodeid.startswith(f"{scope}::")
-    )
-    if not uses:
-        return {}
-    sample: Cluster = request.getfixturevalue("sample_postgres")
-    return sample.allowing_env()
+    ]
+    allowed: list[str] = []
+    if any("sample_postgres" in item.fixturenames for item in items):
+        sample: Cluster = request.getfixturevalue("sample_postgres")
+        allowed.append(sample.destination)
+    if any("mysql_server" in item.fixturenames for item in items):
+        # The MySQL sample server, allowed exactly as the sample PostgreSQL server is.
+        mysql: MySQLServer = request.getfixturevalue("mysql_server")
+        allowed.append(mysql.destination)
+    return {"SENSEI_ALLOWED_DESTINATIONS": ",".join(allowed)} if allowed else {}
 
 
 @pytest.fixture
@@ -255,3 +262,27 @@ async def suite(
         yield running
     finally:
         await running.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> MySQLServer:
+    """The MySQL/MariaDB server of the run (tests/mysql_server.py: how to enable, CI)."""
+    return mysql_server_or_skip()
+
+
+@pytest.fixture
+async def make_mysql_database(
+    mysql_server: MySQLServer,
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Fresh MySQL databases on the sample MySQL server (URLs); dropped after the test."""
+    async with mysql_server.database_factory(RUN_ID) as create:
+        yield create
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line saying how to run the MySQL tests when they were skipped."""
+    from tests.mysql_server import SKIP_REASON
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any(SKIP_REASON in str(getattr(report, "longrepr", "")) for report in skipped):
+        terminalreporter.write_line(SKIP_REASON)

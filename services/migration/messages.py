@@ -29,6 +29,7 @@ from services.migration.domain import (
 )
 from services.migration.schema_diff import SchemaDifference
 from shared import protoconv
+from shared.connection_configs import POSTGRESQL, engine_of
 from shared.errors import FieldViolation, InvalidArgument
 
 E = TypeVar("E", MigrationStatus, SchemaType, AgentType, AgentExecutionStatus)
@@ -202,6 +203,8 @@ def migration_proto(migration: Migration) -> migration_pb2.Migration:
         create_time=protoconv.timestamp(migration.created_at),
         update_time=protoconv.timestamp(migration.updated_at),
         etag=migration.etag,
+        source_engine=engine_of(migration.source_config),
+        target_engine=engine_of(migration.target_config),
     )
 
 
@@ -238,6 +241,7 @@ def schema_proto(schema: Schema) -> schema_pb2.Schema:
         fingerprint=schema.fingerprint,
         metadata=protoconv.struct_of(dict(schema.metadata)),
         create_time=protoconv.timestamp(schema.created_at),
+        engine=str(schema.definition.get("engine", POSTGRESQL)),
     )
 
 
@@ -252,6 +256,7 @@ def difference_proto(difference: SchemaDifference) -> schema_pb2.SchemaDifferenc
         table=difference.table,
         object_name=difference.object_name,
         attribute=difference.attribute,
+        reason=difference.reason,
     )
     if difference.kind.value != "ADDED":
         out.before.CopyFrom(_value_of(difference.before))

@@ -14,19 +14,25 @@ from typing import Any
 import rfc8785
 
 from services.migration.schema_checks import require_valid_definition
-from services.migration.schema_model import SCHEMA_FORMAT_VERSION, as_integer, normalize_type
+from services.migration.schema_model import (
+    SCHEMA_FORMAT_VERSION,
+    as_integer,
+    normalize_mysql_type,
+    normalize_type,
+)
 
 
 def _flag(value: Any, default: bool) -> bool:
     return default if value is None else bool(value)
 
 
-def _canonical_column(column: Mapping[str, Any], position: int) -> dict[str, Any]:
+def _canonical_column(column: Mapping[str, Any], position: int, mysql: bool) -> dict[str, Any]:
     generated = column.get("generated")
     identity = column.get("identity")
+    extra = {"charset": column.get("charset"), "collation": column.get("collation")}
     return {
         "position": position,
-        "type": normalize_type(column["type"]),
+        "type": normalize_mysql_type(column["type"]) if mysql else normalize_type(column["type"]),
         "nullable": _flag(column.get("nullable"), True),
         "default": column.get("default"),
         "identity": identity.upper() if identity is not None else None,
@@ -36,6 +42,7 @@ def _canonical_column(column: Mapping[str, Any], position: int) -> dict[str, Any
             "expression": generated["expression"],
             "stored": _flag(generated.get("stored"), True),
         },
+        **(extra if mysql else {}),
     }
 
 
@@ -52,13 +59,14 @@ def _canonical_index_key(key: Any) -> dict[str, Any]:
     }
 
 
-def _canonical_table(table: Mapping[str, Any]) -> dict[str, Any]:
+def _canonical_table(table: Mapping[str, Any], mysql: bool) -> dict[str, Any]:
     columns = table["columns"]
     ordered = sorted(columns, key=lambda name: as_integer(columns[name]["position"]) or 0)
     primary_key = table.get("primary_key")
     return {
         "columns": {
-            name: _canonical_column(columns[name], i) for i, name in enumerate(ordered, start=1)
+            name: _canonical_column(columns[name], i, mysql)
+            for i, name in enumerate(ordered, start=1)
         },
         "primary_key": None
         if primary_key is None
@@ -105,9 +113,13 @@ def canonical_definition(definition: Any, *, field: str = "schema.definition") -
     """The canonical form of a valid ``definition``; raises InvalidArgument if it is not valid."""
     require_valid_definition(definition, field=field)
     tables = definition["tables"]
+    mysql = definition.get("engine") == "mysql"
+    # PostgreSQL is the default engine and stays implicit, so its fingerprints never change.
+    engine = {"engine": "mysql"} if mysql else {}
     return {
         "version": SCHEMA_FORMAT_VERSION,
-        "tables": {name: _canonical_table(tables[name]) for name in sorted(tables)},
+        **engine,
+        "tables": {name: _canonical_table(tables[name], mysql) for name in sorted(tables)},
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.migration.schema_model import (
+    ENGINES,
     IDENTITY_KINDS,
     REFERENTIAL_ACTIONS,
     SCHEMA_FORMAT_VERSION,
@@ -20,7 +21,9 @@ from services.migration.schema_model import (
 )
 from shared.errors import FieldViolation, InvalidArgument
 
-_TOP_KEYS = frozenset({"version", "tables"})
+_TOP_KEYS = frozenset({"version", "engine", "tables"})
+# Column keys only a MySQL definition has (docs/schema-definition.md#mysql-and-mariadb).
+_MYSQL_COLUMN_KEYS = frozenset({"charset", "collation"})
 _TABLE_KEYS = frozenset({"columns", "primary_key", "unique_constraints", "foreign_keys", "indexes"})
 _COLUMN_KEYS = frozenset({"position", "type", "nullable", "default", "identity", "generated"})
 _GENERATED_KEYS = frozenset({"expression", "stored"})
@@ -50,6 +53,7 @@ class _Checker:
 
     def __init__(self) -> None:
         self.violations: list[FieldViolation] = []
+        self.engine = "postgresql"
 
     def add(self, path: str, description: str) -> None:
         self.violations.append(FieldViolation(path, description))
@@ -106,6 +110,10 @@ class _Checker:
     def definition(self, definition: Any) -> None:
         if not self.object(definition, "", _TOP_KEYS):
             return
+        engine = definition.get("engine", "postgresql")
+        if engine not in ENGINES:
+            self.add("engine", f"must be one of {', '.join(ENGINES)}")
+        self.engine = engine if engine in ENGINES else "postgresql"
         version = definition.get("version", SCHEMA_FORMAT_VERSION)
         if as_integer(version) != SCHEMA_FORMAT_VERSION:
             self.add("version", f"must be {SCHEMA_FORMAT_VERSION}")
@@ -169,8 +177,13 @@ class _Checker:
                 self.add(f"{path}/indexes/{i}/name", f"name {index_name!r} is used twice")
 
     def column(self, column: Any, path: str, positions: dict[int, str], name: str) -> None:
-        if not self.object(column, path, _COLUMN_KEYS):
+        mysql = self.engine == "mysql"
+        if not self.object(
+            column, path, _COLUMN_KEYS | _MYSQL_COLUMN_KEYS if mysql else _COLUMN_KEYS
+        ):
             return
+        for key in _MYSQL_COLUMN_KEYS if mysql else ():
+            self.text(column.get(key), f"{path}/{key}", required=False)
         position = as_integer(column.get("position"))
         if position is None or position < 1:
             self.add(f"{path}/position", "must be an integer of at least 1")

@@ -49,6 +49,8 @@ class SchemaDifference:
     attribute: str = ""
     before: Any = None
     after: Any = None
+    # Why, in words: set by the diff across engines (schema_diff_engines.py).
+    reason: str = ""
 
 
 _COLUMN_ATTRIBUTES = ("type", "nullable", "default", "identity", "generated")
@@ -67,6 +69,10 @@ def diff(base: Any, target: Any) -> list[SchemaDifference]:
     compared by the relative order of the columns both tables have, so adding or dropping
     one column does not report every later column as moved.
     """
+    if _engine(base) != _engine(target):
+        from services.migration.schema_diff_engines import diff_across_engines
+
+        return diff_across_engines(base, target)
     a = canonical_definition(base, field="base")["tables"]
     b = canonical_definition(target, field="target")["tables"]
     found: list[SchemaDifference] = []
@@ -87,6 +93,10 @@ def diff(base: Any, target: Any) -> list[SchemaDifference]:
         else:
             found += _diff_table(table, path, a[table], b[table])
     return sorted(found, key=lambda d: (d.path, d.kind))
+
+
+def _engine(definition: Any) -> Any:
+    return definition.get("engine", "postgresql") if isinstance(definition, Mapping) else None
 
 
 def _diff_table(

@@ -51,6 +51,8 @@ import re
 from typing import Any
 
 SCHEMA_FORMAT_VERSION = 1
+# The engine a definition describes; PostgreSQL when absent (docs/schema-definition.md).
+ENGINES = ("postgresql", "mysql")
 REFERENTIAL_ACTIONS = frozenset({"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"})
 IDENTITY_KINDS = frozenset({"ALWAYS", "BY DEFAULT"})
 
@@ -119,3 +121,9 @@ def normalize_type(spelling: str) -> str:
         zone = time_match["zone"] or "without"
         return f"{time_match['base']}{mod} {zone} time zone{array}"
     return f"{_TYPE_ALIASES.get(base, base)}{mod}{array}"
+
+
+def normalize_mysql_type(spelling: str) -> str:
+    """A MySQL ``COLUMN_TYPE`` in one spelling: lower case outside quotes, single spaces."""
+    parts = re.split(r"('(?:[^'\\]|\\.|'')*')", " ".join(spelling.split()))
+    return "".join(p if p.startswith("'") else p.lower() for p in parts)

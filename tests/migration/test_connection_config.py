@@ -39,7 +39,9 @@ def test_empty_config_is_valid() -> None:
         ({"port": 5432.5}, "source_config.port"),
         ({"port": "5432"}, "source_config.port"),
         ({"sslmode": "sometimes"}, "source_config.sslmode"),
-        ({"dsn": "mysql://db/shop"}, "source_config.dsn"),
+        ({"dsn": "oracle://db/shop"}, "source_config.dsn"),
+        ({"engine": "oracle", "host": "db"}, "source_config.engine"),
+        ({"dsn": "mysql://db/shop", "engine": "postgresql"}, "source_config.engine"),
         ({"dsn": "postgresql://db:notaport/shop"}, "source_config.dsn"),
         ({"host": 42}, "source_config.host"),
         ({"hostname": "db"}, "source_config.hostname"),
@@ -47,6 +49,18 @@ def test_empty_config_is_valid() -> None:
 )
 def test_bad_config_value_is_a_violation(config: dict[str, Any], field: str) -> None:
     assert [v.field for v in connection_config_violations(config, "source_config")] == [field]
+
+
+@pytest.mark.parametrize(
+    "config", [{"dsn": "mysql://db/shop"}, {"dsn": "mariadb://db/shop"}, {"engine": "mysql"}]
+)
+def test_a_mysql_source_is_valid(config: dict[str, Any]) -> None:
+    assert connection_config_violations({**config, "host": "db"}, "source_config") == []
+
+
+def test_a_mysql_target_is_a_violation() -> None:
+    violations = connection_config_violations({"dsn": "mysql://db/shop"}, "target_config")
+    assert [v.field for v in violations] == ["target_config.dsn"]
 
 
 def test_config_that_is_not_an_object_is_a_violation() -> None:

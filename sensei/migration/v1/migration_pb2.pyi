@@ -129,6 +129,8 @@ class Migration(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    SOURCE_ENGINE_FIELD_NUMBER: _builtins.int
+    TARGET_ENGINE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Output only. Resource name: `organizations/{org}/migrations/{migration}`."""
     id: _builtins.str
@@ -156,11 +158,21 @@ class Migration(_message.Message):
     Update, Delete or a lifecycle RPC to fail with ABORTED if someone else
     changed the migration meanwhile.
     """
+    source_engine: _builtins.str
+    """Output only. The engine `source_config` names: `postgresql` or `mysql`
+    (MySQL and MariaDB; a `mysql://` or `mariadb://` DSN, or the key
+    `"engine": "mysql"`). `postgresql` when the config names none.
+    """
+    target_engine: _builtins.str
+    """Output only. The engine `target_config` names (targets are PostgreSQL)."""
     @_builtins.property
     def source_config(self) -> _struct_pb2.Struct:
-        """How to reach the source PostgreSQL database. Accepted keys: `host`
-        (string), `port` (integer 1-65535), `database` (string), `user` (string),
-        `password` (string), `dsn` (a `postgresql://` URL; alternative to the
+        """How to reach the source database (PostgreSQL, or MySQL/MariaDB: see
+        `source_engine`). Accepted keys: `engine` (`postgresql` or `mysql`), `host`
+        (string), `port` (integer 1-65535; 5432, or 3306 for MySQL), `database`
+        (string), `user` (string), `password` (string), `schema` (on a PostgreSQL
+        target: where tables translated from MySQL live, default `public`), `dsn`
+        (a `postgresql://`, `mysql://` or `mariadb://` URL; alternative to the
         separate keys, which then override its parts), `sslmode` (disable, allow,
         prefer, require, verify-ca, verify-full). Unknown keys are
         INVALID_ARGUMENT. DSN query parameters: only `sslmode`, `connect_timeout`,
@@ -216,10 +228,12 @@ class Migration(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        source_engine: _builtins.str = ...,
+        target_engine: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "source_config", b"source_config", "start_time", b"start_time", "target_config", b"target_config", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "description", b"description", "display_name", b"display_name", "etag", b"etag", "failure_reason", b"failure_reason", "id", b"id", "name", b"name", "org_id", b"org_id", "paused_status", b"paused_status", "progress", b"progress", "source_config", b"source_config", "start_time", b"start_time", "status", b"status", "target_config", b"target_config", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete_time", b"complete_time", "create_time", b"create_time", "description", b"description", "display_name", b"display_name", "etag", b"etag", "failure_reason", b"failure_reason", "id", b"id", "name", b"name", "org_id", b"org_id", "paused_status", b"paused_status", "progress", b"progress", "source_config", b"source_config", "source_engine", b"source_engine", "start_time", b"start_time", "status", b"status", "target_config", b"target_config", "target_engine", b"target_engine", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from sensei.access.v1 import access_pb2 as sensei_dot_access_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sensei/migration/v1/schema.proto\x12\x13sensei.migration.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsensei/access/v1/access.proto\"\x95\x02\n\x06Schema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\x14\n\x0cmigration_id\x18\x04 \x01(\t\x12-\n\x04type\x18\x05 \x01(\x0e\x32\x1f.sensei.migration.v1.SchemaType\x12+\n\ndefinition\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x66ingerprint\x18\x07 \x01(\t\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x13\x43reateSchemaRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12+\n\x06schema\x18\x02 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"C\n\x14\x43reateSchemaResponse\x12+\n\x06schema\x18\x01 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\"\xa5\x01\n\x14\x43\x61ptureSchemaRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.sensei.migration.v1.SchemaType\x12\x0f\n\x07schemas\x18\x03 \x03(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"D\n\x15\x43\x61ptureSchemaResponse\x12+\n\x06schema\x18\x01 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\" \n\x10GetSchemaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x11GetSchemaResponse\x12+\n\x06schema\x18\x01 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\"z\n\x12ListSchemasRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12-\n\x04type\x18\x04 \x01(\x0e\x32\x1f.sensei.migration.v1.SchemaType\"\\\n\x13ListSchemasResponse\x12,\n\x07schemas\x18\x01 \x03(\x0b\x32\x1b.sensei.migration.v1.Schema\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x12\x44iffSchemasRequest\x12\x13\n\x0b\x62\x61se_schema\x18\x01 \x01(\t\x12\x15\n\rtarget_schema\x18\x02 \x01(\t\"\x95\x02\n\x10SchemaDifference\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.sensei.migration.v1.DifferenceKind\x12:\n\x0bobject_type\x18\x02 \x01(\x0e\x32%.sensei.migration.v1.SchemaObjectType\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\r\n\x05table\x18\x04 \x01(\t\x12\x13\n\x0bobject_name\x18\x05 \x01(\t\x12\x11\n\tattribute\x18\x06 \x01(\t\x12&\n\x06\x62\x65\x66ore\x18\x07 \x01(\x0b\x32\x16.google.protobuf.Value\x12%\n\x05\x61\x66ter\x18\x08 \x01(\x0b\x32\x16.google.protobuf.Value\"\x87\x01\n\x13\x44iffSchemasResponse\x12\x18\n\x10\x62\x61se_fingerprint\x18\x01 \x01(\t\x12\x1a\n\x12target_fingerprint\x18\x02 \x01(\t\x12:\n\x0b\x64ifferences\x18\x03 \x03(\x0b\x32%.sensei.migration.v1.SchemaDifference*Y\n\nSchemaType\x12\x1b\n\x17SCHEMA_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12SCHEMA_TYPE_SOURCE\x10\x01\x12\x16\n\x12SCHEMA_TYPE_TARGET\x10\x02*\x86\x01\n\x0e\x44ifferenceKind\x12\x1f\n\x1b\x44IFFERENCE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IFFERENCE_KIND_ADDED\x10\x01\x12\x1b\n\x17\x44IFFERENCE_KIND_REMOVED\x10\x02\x12\x1b\n\x17\x44IFFERENCE_KIND_CHANGED\x10\x03*\x83\x02\n\x10SchemaObjectType\x12\"\n\x1eSCHEMA_OBJECT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SCHEMA_OBJECT_TYPE_TABLE\x10\x01\x12\x1d\n\x19SCHEMA_OBJECT_TYPE_COLUMN\x10\x02\x12\"\n\x1eSCHEMA_OBJECT_TYPE_PRIMARY_KEY\x10\x03\x12(\n$SCHEMA_OBJECT_TYPE_UNIQUE_CONSTRAINT\x10\x04\x12\"\n\x1eSCHEMA_OBJECT_TYPE_FOREIGN_KEY\x10\x05\x12\x1c\n\x18SCHEMA_OBJECT_TYPE_INDEX\x10\x06\x32\xd9\x04\n\rSchemaService\x12u\n\x0c\x43reateSchema\x12(.sensei.migration.v1.CreateSchemaRequest\x1a).sensei.migration.v1.CreateSchemaResponse\"\x10\xca\xf3\x18\x0c\x08\x03\x12\x06parent\x18\x01\x12x\n\rCaptureSchema\x12).sensei.migration.v1.CaptureSchemaRequest\x1a*.sensei.migration.v1.CaptureSchemaResponse\"\x10\xca\xf3\x18\x0c\x08\x03\x12\x06parent\x18\x01\x12j\n\tGetSchema\x12%.sensei.migration.v1.GetSchemaRequest\x1a&.sensei.migration.v1.GetSchemaResponse\"\x0e\xca\xf3\x18\n\x08\x02\x12\x04name\x18\x01\x12r\n\x0bListSchemas\x12\'.sensei.migration.v1.ListSchemasRequest\x1a(.sensei.migration.v1.ListSchemasResponse\"\x10\xca\xf3\x18\x0c\x08\x02\x12\x06parent\x18\x01\x12w\n\x0b\x44iffSchemas\x12\'.sensei.migration.v1.DiffSchemasRequest\x1a(.sensei.migration.v1.DiffSchemasResponse\"\x15\xca\xf3\x18\x11\x08\x02\x12\x0b\x62\x61se_schema\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n sensei/migration/v1/schema.proto\x12\x13sensei.migration.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dsensei/access/v1/access.proto\"\xa5\x02\n\x06Schema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\x14\n\x0cmigration_id\x18\x04 \x01(\t\x12-\n\x04type\x18\x05 \x01(\x0e\x32\x1f.sensei.migration.v1.SchemaType\x12+\n\ndefinition\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x66ingerprint\x18\x07 \x01(\t\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x65ngine\x18\n \x01(\t\"f\n\x13\x43reateSchemaRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12+\n\x06schema\x18\x02 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"C\n\x14\x43reateSchemaResponse\x12+\n\x06schema\x18\x01 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\"\xa5\x01\n\x14\x43\x61ptureSchemaRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.sensei.migration.v1.SchemaType\x12\x0f\n\x07schemas\x18\x03 \x03(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"D\n\x15\x43\x61ptureSchemaResponse\x12+\n\x06schema\x18\x01 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\" \n\x10GetSchemaRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x11GetSchemaResponse\x12+\n\x06schema\x18\x01 \x01(\x0b\x32\x1b.sensei.migration.v1.Schema\"z\n\x12ListSchemasRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12-\n\x04type\x18\x04 \x01(\x0e\x32\x1f.sensei.migration.v1.SchemaType\"\\\n\x13ListSchemasResponse\x12,\n\x07schemas\x18\x01 \x03(\x0b\x32\x1b.sensei.migration.v1.Schema\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x12\x44iffSchemasRequest\x12\x13\n\x0b\x62\x61se_schema\x18\x01 \x01(\t\x12\x15\n\rtarget_schema\x18\x02 \x01(\t\"\xa5\x02\n\x10SchemaDifference\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.sensei.migration.v1.DifferenceKind\x12:\n\x0bobject_type\x18\x02 \x01(\x0e\x32%.sensei.migration.v1.SchemaObjectType\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\r\n\x05table\x18\x04 \x01(\t\x12\x13\n\x0bobject_name\x18\x05 \x01(\t\x12\x11\n\tattribute\x18\x06 \x01(\t\x12&\n\x06\x62\x65\x66ore\x18\x07 \x01(\x0b\x32\x16.google.protobuf.Value\x12%\n\x05\x61\x66ter\x18\x08 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06reason\x18\t \x01(\t\"\x87\x01\n\x13\x44iffSchemasResponse\x12\x18\n\x10\x62\x61se_fingerprint\x18\x01 \x01(\t\x12\x1a\n\x12target_fingerprint\x18\x02 \x01(\t\x12:\n\x0b\x64ifferences\x18\x03 \x03(\x0b\x32%.sensei.migration.v1.SchemaDifference*Y\n\nSchemaType\x12\x1b\n\x17SCHEMA_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12SCHEMA_TYPE_SOURCE\x10\x01\x12\x16\n\x12SCHEMA_TYPE_TARGET\x10\x02*\x86\x01\n\x0e\x44ifferenceKind\x12\x1f\n\x1b\x44IFFERENCE_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IFFERENCE_KIND_ADDED\x10\x01\x12\x1b\n\x17\x44IFFERENCE_KIND_REMOVED\x10\x02\x12\x1b\n\x17\x44IFFERENCE_KIND_CHANGED\x10\x03*\x83\x02\n\x10SchemaObjectType\x12\"\n\x1eSCHEMA_OBJECT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SCHEMA_OBJECT_TYPE_TABLE\x10\x01\x12\x1d\n\x19SCHEMA_OBJECT_TYPE_COLUMN\x10\x02\x12\"\n\x1eSCHEMA_OBJECT_TYPE_PRIMARY_KEY\x10\x03\x12(\n$SCHEMA_OBJECT_TYPE_UNIQUE_CONSTRAINT\x10\x04\x12\"\n\x1eSCHEMA_OBJECT_TYPE_FOREIGN_KEY\x10\x05\x12\x1c\n\x18SCHEMA_OBJECT_TYPE_INDEX\x10\x06\x32\xd9\x04\n\rSchemaService\x12u\n\x0c\x43reateSchema\x12(.sensei.migration.v1.CreateSchemaRequest\x1a).sensei.migration.v1.CreateSchemaResponse\"\x10\xca\xf3\x18\x0c\x08\x03\x12\x06parent\x18\x01\x12x\n\rCaptureSchema\x12).sensei.migration.v1.CaptureSchemaRequest\x1a*.sensei.migration.v1.CaptureSchemaResponse\"\x10\xca\xf3\x18\x0c\x08\x03\x12\x06parent\x18\x01\x12j\n\tGetSchema\x12%.sensei.migration.v1.GetSchemaRequest\x1a&.sensei.migration.v1.GetSchemaResponse\"\x0e\xca\xf3\x18\n\x08\x02\x12\x04name\x18\x01\x12r\n\x0bListSchemas\x12\'.sensei.migration.v1.ListSchemasRequest\x1a(.sensei.migration.v1.ListSchemasResponse\"\x10\xca\xf3\x18\x0c\x08\x02\x12\x06parent\x18\x01\x12w\n\x0b\x44iffSchemas\x12\'.sensei.migration.v1.DiffSchemasRequest\x1a(.sensei.migration.v1.DiffSchemasResponse\"\x15\xca\xf3\x18\x11\x08\x02\x12\x0b\x62\x61se_schema\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,36 +44,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCHEMASERVICE'].methods_by_name['ListSchemas']._serialized_options = b'\312\363\030\014\010\002\022\006parent\030\001'
   _globals['_SCHEMASERVICE'].methods_by_name['DiffSchemas']._loaded_options = None
   _globals['_SCHEMASERVICE'].methods_by_name['DiffSchemas']._serialized_options = b'\312\363\030\021\010\002\022\013base_schema\030\001'
-  _globals['_SCHEMATYPE']._serialized_start=1644
-  _globals['_SCHEMATYPE']._serialized_end=1733
-  _globals['_DIFFERENCEKIND']._serialized_start=1736
-  _globals['_DIFFERENCEKIND']._serialized_end=1870
-  _globals['_SCHEMAOBJECTTYPE']._serialized_start=1873
-  _globals['_SCHEMAOBJECTTYPE']._serialized_end=2132
+  _globals['_SCHEMATYPE']._serialized_start=1676
+  _globals['_SCHEMATYPE']._serialized_end=1765
+  _globals['_DIFFERENCEKIND']._serialized_start=1768
+  _globals['_DIFFERENCEKIND']._serialized_end=1902
+  _globals['_SCHEMAOBJECTTYPE']._serialized_start=1905
+  _globals['_SCHEMAOBJECTTYPE']._serialized_end=2164
   _globals['_SCHEMA']._serialized_start=152
-  _globals['_SCHEMA']._serialized_end=429
-  _globals['_CREATESCHEMAREQUEST']._serialized_start=431
-  _globals['_CREATESCHEMAREQUEST']._serialized_end=533
-  _globals['_CREATESCHEMARESPONSE']._serialized_start=535
-  _globals['_CREATESCHEMARESPONSE']._serialized_end=602
-  _globals['_CAPTURESCHEMAREQUEST']._serialized_start=605
-  _globals['_CAPTURESCHEMAREQUEST']._serialized_end=770
-  _globals['_CAPTURESCHEMARESPONSE']._serialized_start=772
-  _globals['_CAPTURESCHEMARESPONSE']._serialized_end=840
-  _globals['_GETSCHEMAREQUEST']._serialized_start=842
-  _globals['_GETSCHEMAREQUEST']._serialized_end=874
-  _globals['_GETSCHEMARESPONSE']._serialized_start=876
-  _globals['_GETSCHEMARESPONSE']._serialized_end=940
-  _globals['_LISTSCHEMASREQUEST']._serialized_start=942
-  _globals['_LISTSCHEMASREQUEST']._serialized_end=1064
-  _globals['_LISTSCHEMASRESPONSE']._serialized_start=1066
-  _globals['_LISTSCHEMASRESPONSE']._serialized_end=1158
-  _globals['_DIFFSCHEMASREQUEST']._serialized_start=1160
-  _globals['_DIFFSCHEMASREQUEST']._serialized_end=1224
-  _globals['_SCHEMADIFFERENCE']._serialized_start=1227
-  _globals['_SCHEMADIFFERENCE']._serialized_end=1504
-  _globals['_DIFFSCHEMASRESPONSE']._serialized_start=1507
-  _globals['_DIFFSCHEMASRESPONSE']._serialized_end=1642
-  _globals['_SCHEMASERVICE']._serialized_start=2135
-  _globals['_SCHEMASERVICE']._serialized_end=2736
+  _globals['_SCHEMA']._serialized_end=445
+  _globals['_CREATESCHEMAREQUEST']._serialized_start=447
+  _globals['_CREATESCHEMAREQUEST']._serialized_end=549
+  _globals['_CREATESCHEMARESPONSE']._serialized_start=551
+  _globals['_CREATESCHEMARESPONSE']._serialized_end=618
+  _globals['_CAPTURESCHEMAREQUEST']._serialized_start=621
+  _globals['_CAPTURESCHEMAREQUEST']._serialized_end=786
+  _globals['_CAPTURESCHEMARESPONSE']._serialized_start=788
+  _globals['_CAPTURESCHEMARESPONSE']._serialized_end=856
+  _globals['_GETSCHEMAREQUEST']._serialized_start=858
+  _globals['_GETSCHEMAREQUEST']._serialized_end=890
+  _globals['_GETSCHEMARESPONSE']._serialized_start=892
+  _globals['_GETSCHEMARESPONSE']._serialized_end=956
+  _globals['_LISTSCHEMASREQUEST']._serialized_start=958
+  _globals['_LISTSCHEMASREQUEST']._serialized_end=1080
+  _globals['_LISTSCHEMASRESPONSE']._serialized_start=1082
+  _globals['_LISTSCHEMASRESPONSE']._serialized_end=1174
+  _globals['_DIFFSCHEMASREQUEST']._serialized_start=1176
+  _globals['_DIFFSCHEMASREQUEST']._serialized_end=1240
+  _globals['_SCHEMADIFFERENCE']._serialized_start=1243
+  _globals['_SCHEMADIFFERENCE']._serialized_end=1536
+  _globals['_DIFFSCHEMASRESPONSE']._serialized_start=1539
+  _globals['_DIFFSCHEMASRESPONSE']._serialized_end=1674
+  _globals['_SCHEMASERVICE']._serialized_start=2167
+  _globals['_SCHEMASERVICE']._serialized_end=2768
 # @@protoc_insertion_point(module_scope)

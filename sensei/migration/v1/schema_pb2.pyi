@@ -132,6 +132,7 @@ class Schema(_message.Message):
     FINGERPRINT_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    ENGINE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Output only. Resource name:
     `organizations/{org}/migrations/{migration}/schemas/{schema}`.
@@ -146,6 +147,10 @@ class Schema(_message.Message):
     """Required. Source or target."""
     fingerprint: _builtins.str
     """Output only. Hex SHA-256 of the RFC 8785 canonical JSON of `definition`."""
+    engine: _builtins.str
+    """Output only. The engine the definition describes: `postgresql` or `mysql`
+    (its `engine` key; MySQL covers MariaDB).
+    """
     @_builtins.property
     def definition(self) -> _struct_pb2.Struct:
         """Required. The schema in the JSON form of docs/schema-definition.md
@@ -176,10 +181,11 @@ class Schema(_message.Message):
         fingerprint: _builtins.str = ...,
         metadata: _struct_pb2.Struct | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        engine: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "definition", b"definition", "metadata", b"metadata"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "definition", b"definition", "fingerprint", b"fingerprint", "id", b"id", "metadata", b"metadata", "migration_id", b"migration_id", "name", b"name", "org_id", b"org_id", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "definition", b"definition", "engine", b"engine", "fingerprint", b"fingerprint", "id", b"id", "metadata", b"metadata", "migration_id", b"migration_id", "name", b"name", "org_id", b"org_id", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -476,6 +482,7 @@ class SchemaDifference(_message.Message):
     ATTRIBUTE_FIELD_NUMBER: _builtins.int
     BEFORE_FIELD_NUMBER: _builtins.int
     AFTER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     kind: Global___DifferenceKind.ValueType
     """Added, removed or changed."""
     object_type: Global___SchemaObjectType.ValueType
@@ -494,6 +501,11 @@ class SchemaDifference(_message.Message):
     """For CHANGED: the attribute that differs (`type`, `nullable`, `default`,
     `position`, `identity`, `generated`, `name`, `columns`, `unique`, ...).
     Empty for ADDED and REMOVED.
+    """
+    reason: _builtins.str
+    """Why this is a difference, in words, when the schemas are of different
+    engines (MySQL source, PostgreSQL target): e.g. "character varying(50)
+    cannot hold varchar(200)". Empty otherwise.
     """
     @_builtins.property
     def before(self) -> _struct_pb2.Value:
@@ -518,10 +530,11 @@ class SchemaDifference(_message.Message):
         attribute: _builtins.str = ...,
         before: _struct_pb2.Value | None = ...,
         after: _struct_pb2.Value | None = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "attribute", b"attribute", "before", b"before", "kind", b"kind", "object_name", b"object_name", "object_type", b"object_type", "path", b"path", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "attribute", b"attribute", "before", b"before", "kind", b"kind", "object_name", b"object_name", "object_type", b"object_type", "path", b"path", "reason", b"reason", "table", b"table"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -20,12 +20,13 @@ from google.protobuf.message import Message
 
 from services.migration import store
 from services.migration.capture import capture_schema
+from services.migration.capture_mysql import capture_live_mysql
 from services.migration.config_cipher import ConfigCipher
 from services.migration.domain import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema, SchemaType
 from services.migration.schema_canonical import canonical_definition, fingerprint_of
 from services.migration.schema_diff import SchemaDifference, diff
 from shared import outbox
-from shared.connection_configs import Destination, destination_of
+from shared.connection_configs import MYSQL, Destination, destination_of
 from shared.db import DATABASE_ERRORS, Connection
 from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import (
@@ -265,6 +266,13 @@ async def _capture(
     """The definition and server version of the `side` database."""
     config_field = f"{side}_config"
     try:
+        if destination.engine == MYSQL:
+            return await capture_live_mysql(
+                destinations,
+                destination,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                statement_timeout_ms=CAPTURE_STATEMENT_TIMEOUT_MS,
+            )
         conn = await destinations.connect(
             destination,
             timeout=CONNECT_TIMEOUT_SECONDS,
