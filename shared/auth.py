@@ -1,120 +1,27 @@
-"""Who is calling, and may they? Access tokens, key discovery, and access rules.
+"""May the caller make this call? Access rules, enforced once for every RPC.
 
-Access tokens are ES256 JWTs signed by the org service (`AuthService.ExchangeApiKey`).
-Every service verifies them locally with the public keys of `AuthService.GetJwks`,
-cached and refetched when a token names an unknown key id. Each RPC's access rule is read
-once from its proto method options (`sensei.access.v1.access`) and enforced by
-`AccessControl.authorize`, which the shared interceptor calls for unary and streaming RPCs.
+Each RPC's access rule is read once from its proto method options
+(`sensei.access.v1.access`) and enforced by `AccessControl.authorize`, which the shared
+interceptor calls for unary and streaming RPCs alike: the token is verified
+(shared/token_verification.py), checked for freshness (`TokenFreshness`), and the caller's
+role and organization are matched against the rule (docs/architecture.md#access-rules).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import importlib
-import json
 import pkgutil
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-import grpc
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import descriptor, descriptor_pool
 from google.protobuf.message import Message
 
 from sensei.access.v1 import access_pb2
-from sensei.org.v1 import auth_pb2, auth_pb2_grpc
-from shared import client, names
-from shared.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
-
-ISSUER = "sensei-org"
-AUDIENCE = "sensei"
-ALGORITHM = "ES256"
-SERVICE_ROLE = "SERVICE"
-# The platform operator: a person who runs the platform, outside every organization.
-OPERATOR_ROLE = "OPERATOR"
-PLATFORM_ROLES = frozenset({SERVICE_ROLE, OPERATOR_ROLE})
-
-# Organization roles and the access level each one reaches.
-ROLE_LEVELS: dict[str, int] = {
-    "VIEWER": access_pb2.LEVEL_VIEWER,
-    "MEMBER": access_pb2.LEVEL_MEMBER,
-    "ADMIN": access_pb2.LEVEL_ADMIN,
-    "OWNER": access_pb2.LEVEL_OWNER,
-}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller of an RPC."""
-
-    subject: str  # `users/{id}`, `serviceAccounts/{id}` or `operators/{id}`
-    role: str  # OWNER, ADMIN, MEMBER, VIEWER, SERVICE or OPERATOR
-    org_id: str | None  # None for platform principals (SERVICE, OPERATOR)
-    api_key_id: str | None = None
-    token_id: str | None = None
-    peer_ip: str = ""
-
-    @property
-    def is_service(self) -> bool:
-        """Whether this is a service account (cross-organization, internal)."""
-        return self.role == SERVICE_ROLE
-
-    @property
-    def is_operator(self) -> bool:
-        """Whether this is the platform operator (no organization, no tenant data)."""
-        return self.role == OPERATOR_ROLE
-
-    @property
-    def is_platform(self) -> bool:
-        """Whether this is a platform principal: a service account or the operator."""
-        return self.role in PLATFORM_ROLES
-
-    @property
-    def user_id(self) -> str | None:
-        """The user id, for user principals."""
-        return self.subject.removeprefix("users/") if self.subject.startswith("users/") else None
-
-    @property
-    def level(self) -> int:
-        """The organization level of a user's role (service principals rank above owners).
-
-        The operator has no organization role: 0, below every tenant level.
-        """
-        return access_pb2.LEVEL_SERVICE if self.is_service else ROLE_LEVELS.get(self.role, 0)
-
-    def at_least(self, role: str) -> bool:
-        """Whether a user principal's role is `role` or higher (services: always; operator:
-        never)."""
-        return self.is_service or ROLE_LEVELS.get(self.role, 0) >= ROLE_LEVELS[role]
-
-
-_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
-    "sensei_principal", default=None
-)
-_peer_ip: contextvars.ContextVar[str] = contextvars.ContextVar("sensei_peer_ip", default="")
-
-
-def current_principal() -> Principal:
-    """The caller of the RPC being served; UNAUTHENTICATED on a public RPC without a token."""
-    principal = _principal.get()
-    if principal is None:
-        raise Unauthenticated("this call needs an access token")
-    return principal
-
-
-def current_principal_or_none() -> Principal | None:
-    """The caller of the RPC being served, when it sent a valid token."""
-    return _principal.get()
-
-
-def current_peer_ip() -> str:
-    """The IP address the current RPC came from."""
-    return _peer_ip.get()
+from shared import names
+from shared.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from shared.principals import Principal, enter_call
+from shared.token_verification import TokenVerifier
 
 
 class TokenFreshness(Protocol):
@@ -128,164 +35,6 @@ class TokenFreshness(Protocol):
     async def check(self, principal: Principal, *, write: bool) -> None:
         """Raises UNAUTHENTICATED (`TOKEN_REVOKED`) or UNAVAILABLE; returns when it counts."""
         ...
-
-
-class KeySource(Protocol):
-    """Finds the public key that verifies tokens with a given key id."""
-
-    async def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
-        """The key with id `kid`, or None when it is not known."""
-        ...
-
-
-def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
-    """Loads an EC P-256 public key from its JWK."""
-    key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(dict(jwk)))
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ValueError("JWK is not an EC public key")
-    return key
-
-
-class JwksKeySource:
-    """Keys from the org service's `GetJwks`, cached; refetched on an unknown key id.
-
-    Refetches are spaced at least `min_refresh_seconds` apart, so a flood of tokens with
-    made-up key ids costs the org service at most one call per interval. A token of a key
-    that is really new (just rotated) waits for the next refetch instead of being refused.
-    """
-
-    def __init__(self, org_address: str, *, min_refresh_seconds: float = 0.5) -> None:
-        self._address = org_address
-        self._min_refresh = min_refresh_seconds
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
-        self._fetched_at = float("-inf")
-        self._lock = asyncio.Lock()
-        self._channel: grpc.aio.Channel | None = None
-
-    async def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
-        key = self._keys.get(kid)
-        if key is not None:
-            return key
-        asked_at = time.monotonic()
-        async with self._lock:
-            if self._fetched_at >= asked_at:
-                # A refetch started after we asked already ran: its answer is current.
-                return self._keys.get(kid)
-            wait = self._fetched_at + self._min_refresh - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)  # spacing calls to the org service, not timing
-            await self._refresh()
-            return self._keys.get(kid)
-
-    async def _refresh(self) -> None:
-        if self._channel is None:
-            self._channel = client.channel(self._address)
-        stub = auth_pb2_grpc.AuthServiceStub(self._channel)
-        started = time.monotonic()
-        try:
-            response = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=5)
-        except grpc.aio.AioRpcError as exc:
-            raise Unavailable(
-                f"cannot fetch token keys from the org service: {exc.code().name}",
-                reason="JWKS_UNAVAILABLE",
-            ) from None
-        self._keys = {
-            jwk.kid: public_key_from_jwk(
-                {"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "y": jwk.y, "kid": jwk.kid}
-            )
-            for jwk in response.keys
-        }
-        # When the fetch began: it holds every key that existed by then.
-        self._fetched_at = started
-
-    async def close(self) -> None:
-        """Closes the channel to the org service."""
-        if self._channel is not None:
-            await self._channel.close()
-
-
-class TokenVerifier:
-    """Verifies access tokens locally: ES256 only, issuer, audience, expiry, key id.
-
-    A token that verified is remembered (by its exact text, at most `cache_size` of them)
-    until it expires: a client sends the same token on every call, and checking its ECDSA
-    signature again each time was the largest cost of a small RPC (see benchmarks/).
-    Failures are never remembered.
-    """
-
-    def __init__(
-        self,
-        keys: KeySource,
-        *,
-        leeway_seconds: float = 5.0,
-        cache_size: int = 10_000,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._keys = keys
-        self._leeway = leeway_seconds
-        self._cache_size = cache_size
-        self._clock = clock
-        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
-
-    async def verify(self, token: str, peer_ip: str = "") -> Principal:
-        """The principal of a valid token; UNAUTHENTICATED otherwise."""
-        cached = self._verified.get(token)
-        if cached is not None:
-            expires_at, principal = cached
-            if self._clock() < expires_at:
-                self._verified.move_to_end(token)
-                return replace(principal, peer_ip=peer_ip)
-            del self._verified[token]  # expired: the full check below says so
-        principal, expires_at = await self._verify_signed(token)
-        if self._cache_size > 0:
-            self._verified[token] = (expires_at, principal)
-            if len(self._verified) > self._cache_size:
-                self._verified.popitem(last=False)
-        return replace(principal, peer_ip=peer_ip)
-
-    async def _verify_signed(self, token: str) -> tuple[Principal, float]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise Unauthenticated("malformed access token", reason="TOKEN_MALFORMED") from None
-        if header.get("alg") != ALGORITHM:
-            raise Unauthenticated("access tokens must be ES256", reason="TOKEN_ALGORITHM")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise Unauthenticated("access token has no key id", reason="TOKEN_MALFORMED")
-        key = await self._keys.public_key(kid)
-        if key is None:
-            raise Unauthenticated(
-                "access token signed by an unknown key", reason="TOKEN_UNKNOWN_KEY"
-            )
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                leeway=self._leeway,
-                options={"require": ["exp", "iat", "sub", "role"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"invalid access token: {exc}", reason="TOKEN_INVALID") from None
-        role = claims.get("role")
-        org = claims.get("org")
-        if role in PLATFORM_ROLES:
-            org = None  # platform principals belong to no organization, whatever a claim says
-        elif role not in ROLE_LEVELS or not isinstance(org, str) or not names.is_uuid(org):
-            raise Unauthenticated("access token has no valid role/org", reason="TOKEN_INVALID")
-        principal = Principal(
-            subject=str(claims["sub"]),
-            role=str(role),
-            org_id=org,
-            api_key_id=claims.get("akid"),
-            token_id=claims.get("jti"),
-        )
-        return principal, float(claims["exp"])
 
 
 def access_rules(service_names: Iterable[str]) -> dict[str, access_pb2.AccessRule]:
@@ -339,11 +88,11 @@ class AccessControl:
     ) -> Principal | None:
         """Checks the caller against the method's rule; returns the principal (None if public)."""
         rule = self._rules[method]
+        enter_call(None, peer_ip)
         token = _bearer(metadata)
-        _peer_ip.set(peer_ip)
         if rule.min_level == access_pb2.LEVEL_PUBLIC:
             principal = await self._optional_principal(token, peer_ip)
-            _principal.set(principal)
+            enter_call(principal, peer_ip)
             return principal
         if token is None:
             raise Unauthenticated(
@@ -353,7 +102,7 @@ class AccessControl:
         if self._freshness is not None:
             # Reads (viewer level) pass on a stale view of revocations; writes fail closed.
             await self._freshness.check(principal, write=rule.min_level != access_pb2.LEVEL_VIEWER)
-        _principal.set(principal)
+        enter_call(principal, peer_ip)
         if principal.is_service:
             if (
                 rule.min_level not in (access_pb2.LEVEL_SERVICE, access_pb2.LEVEL_PLATFORM)

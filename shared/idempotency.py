@@ -19,10 +19,10 @@ from typing import TypeVar
 import asyncpg
 from google.protobuf.message import Message
 
-from shared.auth import current_principal
 from shared.context import current_method
 from shared.db import Connection
 from shared.errors import InvalidArgument
+from shared.principals import current_principal
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 

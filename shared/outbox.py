@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from shared import names
-from shared.auth import current_peer_ip, current_principal_or_none
 from shared.db import Connection
+from shared.principals import current_peer_ip, current_principal_or_none
 
 # The audit chain of actions that belong to no organization (platform principals acting on
 # platform-wide resources: patterns, signing keys). Only platform principals can read it.

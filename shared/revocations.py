@@ -29,9 +29,9 @@ import grpc
 
 from sensei.org.v1 import auth_pb2, auth_pb2_grpc
 from shared import client, protoconv
-from shared.auth import Principal
 from shared.errors import Unauthenticated, Unavailable
 from shared.listen import wait_woken
+from shared.principals import Principal
 
 log = logging.getLogger(__name__)
 

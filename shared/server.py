@@ -29,14 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from shared import config as config_module
 from shared import reflection
 from shared import secrets as secret_settings
-from shared.auth import (
-    AccessControl,
-    JwksKeySource,
-    KeySource,
-    TokenFreshness,
-    TokenVerifier,
-    access_rules,
-)
+from shared.auth import AccessControl, TokenFreshness, access_rules
 from shared.config import ConfigError, ServiceConfig
 from shared.credentials import ServiceCredentials
 from shared.db import create_pool, migrate, service_migrations
@@ -45,6 +38,7 @@ from shared.logs import configure_logging
 from shared.metrics import ServiceMetrics, default_port
 from shared.relay import Deliver, OutboxRelay, grpc_delivery
 from shared.revocations import FollowedFreshness, RevocationFollower, RevocationList
+from shared.token_verification import JwksKeySource, KeySource, TokenVerifier
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from services.migration.domain import (
     SchemaType,
     Usage,
 )
-from services.migration.schema_diff import SchemaDifference
+from services.migration.schema_difference import SchemaDifference
 from shared import protoconv
 from shared.connection_configs import POSTGRESQL, engine_of
 from shared.errors import FieldViolation, InvalidArgument

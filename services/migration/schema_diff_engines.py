@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.migration.schema_canonical import canonical_definition
-from services.migration.schema_diff import DifferenceKind, SchemaDifference, SchemaObjectType
+from services.migration.schema_difference import DifferenceKind, SchemaDifference, SchemaObjectType
 from services.migration.schema_model import path_segment, split_table_name
-from services.migration.type_map import cannot_hold
+from shared.type_map import cannot_hold
 
 _ACTIONS_ALIKE = {"RESTRICT": "NO ACTION"}  # InnoDB checks both immediately
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.auth import ALGORITHM, AUDIENCE, ISSUER
+from shared.token_verification import ALGORITHM, AUDIENCE, ISSUER
 
 log = logging.getLogger(__name__)
 

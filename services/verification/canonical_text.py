@@ -26,7 +26,7 @@ own column. docs/architecture.md#checks states the rules:
 
 from __future__ import annotations
 
-from services.migration.type_map import parse_mysql
+from shared.type_map import parse_mysql
 
 # Categories of the canonical rules, by MySQL base type.
 _INTEGER = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"})

@@ -12,12 +12,8 @@ import rfc8785
 
 from services.migration.schema_canonical import canonical_definition, fingerprint_of
 from services.migration.schema_checks import definition_violations, require_valid_definition
-from services.migration.schema_diff import (
-    DifferenceKind,
-    SchemaDifference,
-    SchemaObjectType,
-    diff,
-)
+from services.migration.schema_diff import diff
+from services.migration.schema_difference import DifferenceKind, SchemaDifference, SchemaObjectType
 from services.migration.schema_model import normalize_type
 from shared.errors import InvalidArgument
 

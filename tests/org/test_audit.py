@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from sensei.org.v1 import audit_pb2, auth_pb2, user_pb2
-from shared.auth import public_key_from_jwk
+from shared.token_verification import public_key_from_jwk
 from tests.harness import Identity, bad_request_fields, error_info
 from tests.org.conftest import Org, audit_event, documented_hash, rpc_error, time_text
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sensei.org.v1 import auth_pb2, organization_pb2
 from services.org.tokens import KeyVault, SigningKey
-from shared.auth import public_key_from_jwk
+from shared.token_verification import public_key_from_jwk
 from tests.harness import Suite, error_info
 from tests.harness.keys import KEY_ENCRYPTION_KEY, active_token_signing_key
 from tests.org.conftest import Org, code_of, rpc_error

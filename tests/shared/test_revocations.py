@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sensei.org.v1 import auth_pb2
-from shared.auth import Principal
 from shared.errors import Unauthenticated, Unavailable
+from shared.principals import Principal
 from shared.revocations import FollowedFreshness, Revocation, RevocationList
 
 ORG = "a0000000-0000-4000-8000-000000000001"

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from shared.auth import TokenVerifier
 from shared.errors import Unauthenticated
+from shared.token_verification import TokenVerifier
 from tests.shared.conftest import StaticKeys
 
 ORG = str(uuid.uuid4())

@@ -40,13 +40,13 @@ from services.migration.domain import (
 from services.migration.org_directory import OrgDirectory
 from services.migration.watch import SAFETY_POLL_SECONDS, ChangeHub
 from shared import outbox
-from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.idempotency import create_once
 from shared.listen import wait_woken
 from shared.names import parse_name
 from shared.pagination import Page, PageTokens, page_of, page_size
+from shared.principals import current_principal
 
 log = logging.getLogger(__name__)
 

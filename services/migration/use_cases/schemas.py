@@ -24,7 +24,8 @@ from services.migration.capture_mysql import capture_live_mysql
 from services.migration.config_cipher import ConfigCipher
 from services.migration.domain import MIGRATION_PATTERN, SCHEMA_PATTERN, Schema, SchemaType
 from services.migration.schema_canonical import canonical_definition, fingerprint_of
-from services.migration.schema_diff import SchemaDifference, diff
+from services.migration.schema_diff import diff
+from services.migration.schema_difference import SchemaDifference
 from shared import outbox
 from shared.connection_configs import MYSQL, Destination, destination_of
 from shared.db import DATABASE_ERRORS, Connection

@@ -18,8 +18,8 @@ from services.org.domain.validation import (
     etag_of,
     raise_if,
 )
-from shared.auth import Principal
 from shared.errors import FieldViolation, PermissionDenied
+from shared.principals import Principal
 
 
 class Plan(StrEnum):

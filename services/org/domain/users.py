@@ -24,8 +24,8 @@ from services.org.domain.validation import (
     normalize_email,
     raise_if,
 )
-from shared.auth import Principal
 from shared.errors import FailedPrecondition, FieldViolation, PermissionDenied
+from shared.principals import Principal
 
 
 class Role(StrEnum):

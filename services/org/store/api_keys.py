@@ -10,9 +10,9 @@ import asyncpg
 
 from services.org.domain import ApiKey, ApiKeyOwner, NewSecret, TokenStanding
 from services.org.store.rows import RowLock, str_or_none
-from shared.auth import OPERATOR_ROLE, SERVICE_ROLE
 from shared.db import Connection
 from shared.pagination import keyset_after
+from shared.principals import OPERATOR_ROLE, SERVICE_ROLE
 
 _KEY_COLUMNS = (
     "id, org_id, user_id, service_account_id, display_name, prefix, created_at, expires_at,"

@@ -29,11 +29,11 @@ from services.org.use_cases.preconditions import (
     require_organization,
 )
 from shared import outbox
-from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound
 from shared.idempotency import create_once
 from shared.pagination import Page, PageTokens, page_of, page_size
+from shared.principals import current_principal
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 

@@ -19,12 +19,12 @@ from services.org.domain import Organization, OrganizationDraft, OrganizationPat
 from services.org.store import RowLock
 from services.org.use_cases.preconditions import ORG_PATTERN, parse, parsed
 from shared import outbox
-from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, NotFound, PermissionDenied
 from shared.idempotency import create_once
 from shared.outbox import PLATFORM_ORG_ID
 from shared.pagination import Page, PageTokens, page_of, page_size
+from shared.principals import current_principal
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 

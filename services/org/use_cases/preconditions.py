@@ -6,9 +6,9 @@ from __future__ import annotations
 from services.org import store
 from services.org.store import RowLock
 from shared import names
-from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import FieldViolation, InvalidArgument, NotFound
+from shared.principals import current_principal
 from shared.revocations import TokenRevoked
 
 ORG_PATTERN = "organizations/{org}"

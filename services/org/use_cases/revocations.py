@@ -18,9 +18,9 @@ import asyncpg
 
 from services.org import store
 from shared import names
-from shared.auth import Principal
 from shared.errors import InvalidArgument
 from shared.listen import Listener, wait_woken
+from shared.principals import Principal
 from shared.revocations import Revocation, TokenRevoked
 
 log = logging.getLogger(__name__)

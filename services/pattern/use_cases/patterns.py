@@ -35,7 +35,6 @@ from services.pattern.index import Backend, IndexWriteFailed, VectorIndex
 from services.pattern.indexer import Indexer, ReindexProgress
 from services.pattern.migration_client import MigrationDirectory
 from shared import outbox
-from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import (
     Aborted,
@@ -48,6 +47,7 @@ from shared.errors import (
     Unavailable,
 )
 from shared.pagination import Page, PageTokens, page_of, page_size
+from shared.principals import current_principal
 
 log = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ from services.verification.domain import (
 from services.verification.envelope import CertificateClaims
 from services.verification.keyring import Keyring, SigningKeyRecord, SigningKeyStatus, jwks_of
 from shared import outbox
-from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import NotFound, Unavailable
 from shared.idempotency import create_once
 from shared.pagination import Page, PageTokens, page_of, page_size
+from shared.principals import current_principal
 
 log = logging.getLogger(__name__)
 

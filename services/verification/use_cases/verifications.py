@@ -28,11 +28,11 @@ from services.verification.domain import (
 from services.verification.feed import ChangeFeed
 from services.verification.migration_client import MigrationClient
 from shared import outbox
-from shared.auth import current_principal
 from shared.db import Connection
 from shared.errors import NotFound
 from shared.idempotency import create_once
 from shared.pagination import Page, PageTokens, page_of, page_size
+from shared.principals import current_principal
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
