@@ -4,6 +4,9 @@
 ``DestinationPolicy.connect`` checks where it points and connects. docs/destinations.md
 describes the rules for operators.
 
+(Over 400 lines on purpose: it is one trust boundary, and its rules and the one place that
+enforces them are easier to audit side by side than spread over modules.)
+
 What callers cannot do:
 - name a local file or socket (checked in shared/connection_configs.py when a config is
   sent): DSN parameters outside ``DSN_PARAMETERS`` (``passfile``,
