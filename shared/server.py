@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -29,6 +30,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from shared import config as config_module
 from shared import reflection
 from shared import secrets as secret_settings
+from shared import settings as settings_check
 from shared.auth import (
     AccessControl,
     JwksKeySource,
@@ -181,6 +183,7 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
     Raises ConfigError before touching anything when a secret is public or missing
     (outside `SENSEI_ENV=dev`).
     """
+    settings_check.check(config.service, config.env)
     secret_settings.check(config.service, config.env)
     metrics_port, metrics_port_is_default = _metrics_port(config)
     async with _connection(config.database_url) as conn:
@@ -340,10 +343,14 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
 def main(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`."""
     try:
+        settings_check.check(definition.name, os.environ)
         config = config_module.load(definition.name)
         configure_logging(config.log_level, definition.name)
         asyncio.run(serve(definition, config))
     except ConfigError as exc:
-        # One line a person can act on, not a traceback; 2 = misconfigured (as argparse).
-        print(f"{definition.name}: {exc}", file=sys.stderr, flush=True)
+        # One line a person can act on per bad value, not a traceback; 2 = misconfigured
+        # (as argparse).
+        lines = exc.problems if isinstance(exc, settings_check.InvalidSettings) else [str(exc)]
+        for line in lines:
+            print(f"{definition.name}: {line}", file=sys.stderr, flush=True)
         sys.exit(2)
