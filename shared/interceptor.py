@@ -125,7 +125,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             for key, value in (context.invocation_metadata() or ())
             if isinstance(value, str)
         }
-        begin_call(method, metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
+        begin_call(
+            method, metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex, context.time_remaining()
+        )
         # Before access control: its org check reads the request, which must be sound.
         check_request(request)
         await self._access.authorize(method, request, metadata, _peer_ip(context.peer()))

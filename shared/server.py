@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -29,12 +30,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from shared import config as config_module
 from shared import reflection
 from shared import secrets as secret_settings
+from shared import settings as settings_check
 from shared.auth import AccessControl, TokenFreshness, access_rules
 from shared.config import ConfigError, ServiceConfig
 from shared.credentials import ServiceCredentials
 from shared.db import create_pool, migrate, service_migrations
 from shared.interceptor import ServiceInterceptor
-from shared.logs import configure_logging
+from shared.logs import JsonFormatter, configure_logging
 from shared.metrics import ServiceMetrics, default_port
 from shared.relay import Deliver, OutboxRelay, grpc_delivery
 from shared.revocations import FollowedFreshness, RevocationFollower, RevocationList
@@ -175,6 +177,7 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
     Raises ConfigError before touching anything when a secret is public or missing
     (outside `SENSEI_ENV=dev`).
     """
+    settings_check.check(config.service, config.env)
     secret_settings.check(config.service, config.env)
     metrics_port, metrics_port_is_default = _metrics_port(config)
     async with _connection(config.database_url) as conn:
@@ -239,7 +242,8 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         await context.metrics.close()
         await pool.close()
         raise
-    log.info(
+    # DEBUG: `serve` announces it on stdout (one JSON line that process runners wait for).
+    log.debug(
         "%s serving on %s:%d (metrics on port %d)", definition.name, config.host, port, metrics_port
     )
     return RunningService(
@@ -322,10 +326,17 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(
-        f"{definition.name} serving on {running.address} (metrics on port {running.metrics_port})",
-        flush=True,
+    serving = logging.LogRecord(
+        __name__,
+        logging.INFO,
+        __file__,
+        0,
+        "%s serving on %s (metrics on port %d)",
+        (definition.name, running.address, running.metrics_port),
+        None,
     )
+    # The same JSON as the logs (stderr), on stdout: what process runners wait for.
+    print(JsonFormatter(definition.name).format(serving), flush=True)
     await stop.wait()
     log.info("%s shutting down (grace %.1fs)", definition.name, config.grace_seconds)
     await running.stop()
@@ -334,10 +345,14 @@ async def serve(definition: ServiceDefinition, config: ServiceConfig) -> None:
 def main(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`."""
     try:
+        settings_check.check(definition.name, os.environ)
         config = config_module.load(definition.name)
         configure_logging(config.log_level, definition.name)
         asyncio.run(serve(definition, config))
     except ConfigError as exc:
-        # One line a person can act on, not a traceback; 2 = misconfigured (as argparse).
-        print(f"{definition.name}: {exc}", file=sys.stderr, flush=True)
+        # One line a person can act on per bad value, not a traceback; 2 = misconfigured
+        # (as argparse).
+        lines = exc.problems if isinstance(exc, settings_check.InvalidSettings) else [str(exc)]
+        for line in lines:
+            print(f"{definition.name}: {line}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -17,11 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import weaviate
+from authlib.deprecate import AuthlibDeprecationWarning
+
+with warnings.catch_warnings():
+    # weaviate-client imports Authlib's httpx integration, which warns that httpx (what
+    # weaviate-client uses) is deprecated for httpx2: nothing we can act on (`make run`).
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
+    import weaviate
 from weaviate.classes.config import (
     Configure,
     DataType,

@@ -107,6 +107,7 @@ async def test_the_readme_grpcurl_walkthrough_runs_as_written(
         "SENSEI_SAMPLE_SOURCE_URL": await _database(make_sample_database),
         "SENSEI_SAMPLE_TARGET_URL": await _database(make_sample_database),
     }
+    (tmp_path / ".sensei").mkdir()  # `make run` made it, with dev.env
     process = await asyncio.create_subprocess_exec(
         "bash",
         "-c",
@@ -141,7 +142,8 @@ async def test_the_readme_grpcurl_walkthrough_runs_as_written(
         d.items() for d in documents if isinstance(d, dict) and "validity" in d
     )
     # The watch began during `sleep 1`, so what it saw first may vary; its end may not.
-    events = json_documents((tmp_path / "watch.json").read_text())
+    events = json_documents((tmp_path / ".sensei" / "watch.json").read_text())
+    assert not (tmp_path / "watch.json").exists(), "the walk-through wrote into the clone"
     assert events[0]["event_type"] == "MIGRATION_EVENT_TYPE_SNAPSHOT"  # type: ignore[index]
     assert events[-1]["event_type"] == "MIGRATION_EVENT_TYPE_STATUS_CHANGED"  # type: ignore[index]
     assert events[-1]["migration"]["status"] == "MIGRATION_STATUS_COMPLETED"  # type: ignore[index]

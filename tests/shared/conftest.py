@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,10 +64,17 @@ class ProbeOrganizations(organization_pb2_grpc.OrganizationServiceServicer):  # 
         self.release = asyncio.Event()
         self.hold = False
         self.raise_unexpected = False
+        # Raised by GetOrganization when set; awaited by it first when set (a downstream call).
+        self.error: Exception | None = None
+        self.downstream: Callable[[], Awaitable[None]] | None = None
 
     async def GetOrganization(self, request: Any, context: Any) -> Any:
         if self.raise_unexpected:
             raise ValueError("a bug")
+        if self.error is not None:
+            raise self.error
+        if self.downstream is not None:
+            await self.downstream()
         if self.hold:
             self.entered.set()
             await self.release.wait()

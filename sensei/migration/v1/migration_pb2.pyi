@@ -359,8 +359,8 @@ class ListMigrationsRequest(_message.Message):
     parent: _builtins.str
     """Required. The organization: `organizations/{org}`."""
     page_size: _builtins.int
-    """Most results per page: 0 means 50, at most 1000, negative is
-    INVALID_ARGUMENT.
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
     """
     page_token: _builtins.str
     """The `next_page_token` of a previous call with the same filters; empty for

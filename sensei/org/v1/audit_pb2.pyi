@@ -314,7 +314,9 @@ class ListAuditLogsRequest(_message.Message):
     parent: _builtins.str
     """Required. `organizations/{org}`."""
     page_size: _builtins.int
-    """Page size: 0 means 50, at most 1000; negative is INVALID_ARGUMENT."""
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
+    """
     page_token: _builtins.str
     """Token from a previous response (with the same parent and filters)."""
     user_id: _builtins.str

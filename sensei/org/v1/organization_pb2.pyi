@@ -264,7 +264,9 @@ class ListOrganizationsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Page size: 0 means 50, at most 1000."""
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
+    """
     page_token: _builtins.str
     """Token from a previous response."""
     plan: Global___Plan.ValueType

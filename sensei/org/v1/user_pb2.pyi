@@ -230,7 +230,9 @@ class ListUsersRequest(_message.Message):
     parent: _builtins.str
     """`organizations/{org}`."""
     page_size: _builtins.int
-    """Page size: 0 means 50, at most 1000."""
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
+    """
     page_token: _builtins.str
     """Token from a previous response."""
     role: Global___Role.ValueType
@@ -518,7 +520,9 @@ class ListApiKeysRequest(_message.Message):
     parent: _builtins.str
     """`organizations/{org}`."""
     page_size: _builtins.int
-    """Page size: 0 means 50, at most 1000."""
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
+    """
     page_token: _builtins.str
     """Token from a previous response."""
     user: _builtins.str

@@ -380,7 +380,9 @@ class ListPatternsRequest(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     INDEX_STATE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Maximum patterns to return: 0 → 50, at most 1000, negative → INVALID_ARGUMENT."""
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
+    """
     page_token: _builtins.str
     """`next_page_token` of the previous page; empty for the first page."""
     type: _builtins.str

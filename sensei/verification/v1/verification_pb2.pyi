@@ -429,7 +429,9 @@ class ListVerificationsRequest(_message.Message):
     every migration of the organization.
     """
     page_size: _builtins.int
-    """Page size: 0 means 50, at most 1000, negative is INVALID_ARGUMENT."""
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
+    """
     page_token: _builtins.str
     """Token from a previous response's next_page_token; opaque."""
     type: Global___VerificationType.ValueType
@@ -642,7 +644,9 @@ class ListSigningKeysRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Page size: 0 means 50, at most 1000, negative is INVALID_ARGUMENT."""
+    """Most results per page: 0 means 50; more than 1000 is clamped to 1000 (AIP-158:
+    the page is smaller, never an error); negative is INVALID_ARGUMENT.
+    """
     page_token: _builtins.str
     """Token from a previous response's next_page_token; opaque."""
     def __init__(
