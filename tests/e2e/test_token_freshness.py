@@ -100,6 +100,19 @@ async def everything(suite: Suite) -> Suite:
     return suite
 
 
+async def _make_viewer(users: Any, who: Identity, owner: Identity) -> None:
+    """The owner gives `who` the VIEWER role (their tokens carry the old one)."""
+    await users.UpdateUser(
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(
+                name=f"{who.org_name}/users/{who.user_id}", role=user_pb2.ROLE_VIEWER
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["role"]),
+        ),
+        metadata=owner.metadata,
+    )
+
+
 async def _users(suite: Suite) -> Any:
     return suite.stub("org", user_pb2_grpc.UserServiceStub)
 
@@ -142,15 +155,7 @@ async def test_a_token_that_carries_an_old_role_is_refused_by_every_service(
     member = await everything.user("MEMBER")
     owner = await everything.owner()
     users = await _users(everything)
-    await users.UpdateUser(
-        user_pb2.UpdateUserRequest(
-            user=user_pb2.User(
-                name=f"{member.org_name}/users/{member.user_id}", role=user_pb2.ROLE_VIEWER
-            ),
-            update_mask=field_mask_pb2.FieldMask(paths=["role"]),
-        ),
-        metadata=owner.metadata,
-    )
+    await _make_viewer(users, member, owner)
     await _assert_refused_everywhere(everything, member)
 
 
@@ -172,15 +177,7 @@ async def test_a_demoted_admin_cannot_mint_a_new_admin_with_the_old_token(
     admin = await everything.user("ADMIN")
     owner = await everything.owner()
     users = await _users(everything)
-    await users.UpdateUser(
-        user_pb2.UpdateUserRequest(
-            user=user_pb2.User(
-                name=f"{admin.org_name}/users/{admin.user_id}", role=user_pb2.ROLE_VIEWER
-            ),
-            update_mask=field_mask_pb2.FieldMask(paths=["role"]),
-        ),
-        metadata=owner.metadata,
-    )
+    await _make_viewer(users, admin, owner)
     attempts = [
         users.CreateUser(
             user_pb2.CreateUserRequest(
@@ -262,15 +259,7 @@ async def test_writes_fail_closed_while_the_feed_is_lost_and_recover_with_it(
     # And the feed is current again: a revocation made now reaches the service.
     users = suite.stub("org", user_pb2_grpc.UserServiceStub)
     owner = await suite.owner()
-    await users.UpdateUser(
-        user_pb2.UpdateUserRequest(
-            user=user_pb2.User(
-                name=f"{member.org_name}/users/{member.user_id}", role=user_pb2.ROLE_VIEWER
-            ),
-            update_mask=field_mask_pb2.FieldMask(paths=["role"]),
-        ),
-        metadata=owner.metadata,
-    )
+    await _make_viewer(users, member, owner)
     error = await _refused_within(lambda _who: update(), member, FEED_BOUND_SECONDS)
     assert error_info(error).reason == "TOKEN_REVOKED"
 
