@@ -7,50 +7,20 @@ key and constraint order never shows up as a difference.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import rfc8785
 
 from services.migration.schema_canonical import canonical_definition
+from services.migration.schema_diff_engines import diff_across_engines
+from services.migration.schema_differences import (
+    DifferenceKind,
+    SchemaDifference,
+    SchemaObjectType,
+)
 from services.migration.schema_model import path_segment
 
-
-class DifferenceKind(StrEnum):
-    """What happened to an object between the base and the target schema."""
-
-    ADDED = "ADDED"
-    REMOVED = "REMOVED"
-    CHANGED = "CHANGED"
-
-
-class SchemaObjectType(StrEnum):
-    """The kind of object a difference is about."""
-
-    TABLE = "TABLE"
-    COLUMN = "COLUMN"
-    PRIMARY_KEY = "PRIMARY_KEY"
-    UNIQUE_CONSTRAINT = "UNIQUE_CONSTRAINT"
-    FOREIGN_KEY = "FOREIGN_KEY"
-    INDEX = "INDEX"
-
-
-@dataclass(frozen=True)
-class SchemaDifference:
-    """One difference. ``before`` is meaningless for ADDED and ``after`` for REMOVED (the
-    servicer leaves them unset); for CHANGED, None stands for a JSON null."""
-
-    kind: DifferenceKind
-    object_type: SchemaObjectType
-    path: str
-    table: str
-    object_name: str = ""
-    attribute: str = ""
-    before: Any = None
-    after: Any = None
-    # Why, in words: set by the diff across engines (schema_diff_engines.py).
-    reason: str = ""
+__all__ = ["DifferenceKind", "SchemaDifference", "SchemaObjectType", "diff"]
 
 
 _COLUMN_ATTRIBUTES = ("type", "nullable", "default", "identity", "generated")
@@ -70,8 +40,6 @@ def diff(base: Any, target: Any) -> list[SchemaDifference]:
     one column does not report every later column as moved.
     """
     if _engine(base) != _engine(target):
-        from services.migration.schema_diff_engines import diff_across_engines
-
         return diff_across_engines(base, target)
     a = canonical_definition(base, field="base")["tables"]
     b = canonical_definition(target, field="target")["tables"]

@@ -21,7 +21,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.migration.schema_canonical import canonical_definition
-from services.migration.schema_diff import DifferenceKind, SchemaDifference, SchemaObjectType
+from services.migration.schema_differences import (
+    DifferenceKind,
+    SchemaDifference,
+    SchemaObjectType,
+)
 from services.migration.schema_model import path_segment, split_table_name
 from services.migration.type_map import cannot_hold
 
