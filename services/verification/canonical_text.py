@@ -26,7 +26,11 @@ own column. docs/architecture.md#checks states the rules:
 
 from __future__ import annotations
 
-from services.migration.type_map import parse_mysql
+import re
+
+# A MySQL COLUMN_TYPE: its base name and numeric arguments (`decimal(12,4)`, `bit(8)`). Parsed
+# here rather than with the migration service's type map: services share no code.
+_MYSQL_TYPE = re.compile(r"^\s*([a-z]+)\s*(?:\(([^)]*)\))?", re.IGNORECASE)
 
 # Categories of the canonical rules, by MySQL base type.
 _INTEGER = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"})
@@ -38,7 +42,7 @@ _DATETIME = frozenset({"datetime", "timestamp"})
 
 def category(mysql_type: str) -> str:
     """The canonical rule a MySQL column type follows."""
-    base = parse_mysql(mysql_type).base
+    base = _base(mysql_type)
     for name, members in (
         ("integer", _INTEGER),
         ("decimal", _DECIMAL),
@@ -55,12 +59,27 @@ def category(mysql_type: str) -> str:
 
 def decimal_scale(mysql_type: str) -> int:
     """The scale of a MySQL decimal type (0 without one)."""
-    return parse_mysql(mysql_type).number(1, 0)
+    return _number(mysql_type, 1, 0)
 
 
 def bit_width(mysql_type: str) -> int:
     """The width of a MySQL bit type."""
-    return parse_mysql(mysql_type).number(0, 1)
+    return _number(mysql_type, 0, 1)
+
+
+def _base(mysql_type: str) -> str:
+    match = _MYSQL_TYPE.match(mysql_type)
+    return match[1].lower() if match else mysql_type.strip().lower()
+
+
+def _number(mysql_type: str, index: int, default: int) -> int:
+    """The `index`-th numeric argument of the type, or `default`."""
+    match = _MYSQL_TYPE.match(mysql_type)
+    args = [a.strip() for a in (match[2] or "").split(",")] if match else []
+    try:
+        return int(args[index])
+    except (IndexError, ValueError):
+        return default
 
 
 # --- MySQL -------------------------------------------------------------------------------------
