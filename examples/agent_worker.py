@@ -13,11 +13,14 @@ What it does, with the RPC of each step:
  4. SCHEMA_ANALYZER agent: captures the source schema    AgentExecutionService.Start/Complete…,
                                                          SchemaService.CaptureSchema
  5. SCHEMA_MAPPER agent: captures the target schema and  SchemaService.CaptureSchema,
-    diffs the two                                        SchemaService.DiffSchemas
+    diffs the two (a MySQL source: first creates the     SchemaService.DiffSchemas
+    tables the target lacks with the type map's types,
+    examples/mysql_copy.py)
  6. ANALYZING → MIGRATING                                MigrationService.AdvanceMigration
  7. DATA_MIGRATOR agent: moves the data table by table,  MigrationService.ReportProgress
     reporting progress (rows copied in chunks, parents
-    before children, into the existing target tables)
+    before children; examples/postgres_copy.py, or
+    examples/mysql_copy.py from MySQL/MariaDB)
  8. MIGRATING → VERIFYING                                MigrationService.AdvanceMigration
  9. VALIDATOR agent: a CHECKSUM verification, watched    VerificationService.CreateVerification,
     to its end                                           VerificationService.WatchVerification
@@ -35,240 +38,50 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
 import json
 import os
 import sys
-import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
 import grpc
-import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
-from sensei.migration.v1 import (
-    agent_execution_pb2,
-    agent_execution_pb2_grpc,
-    migration_pb2,
-    migration_pb2_grpc,
-    schema_pb2,
-    schema_pb2_grpc,
-)
-from sensei.org.v1 import auth_pb2, auth_pb2_grpc
-from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
+from sensei.migration.v1 import agent_execution_pb2, migration_pb2, schema_pb2
+from sensei.verification.v1 import verification_pb2
 
-CALL_SECONDS = 30.0
-COPY_CHUNK_ROWS = 5000
-DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+if __package__:  # imported as examples.agent_worker
+    from examples import mysql_copy, postgres_copy
+    from examples.agent_api import (
+        CALL_SECONDS,
+        Addresses,
+        Agent,
+        Api,
+        as_dict,
+        estimated_tokens,
+        log,
+        struct,
+    )
+    from examples.offline_check import verify_offline
+else:  # run as a script: its directory is on the path
+    import mysql_copy  # type: ignore[import-not-found,no-redef]
+    import postgres_copy  # type: ignore[import-not-found,no-redef]
+    from agent_api import (  # type: ignore[import-not-found,no-redef]
+        CALL_SECONDS,
+        Addresses,
+        Agent,
+        Api,
+        as_dict,
+        estimated_tokens,
+        log,
+        struct,
+    )
+    from offline_check import verify_offline  # type: ignore[import-not-found,no-redef]
+
+__all__ = ["main", "run", "verify_offline"]
 ERROR_DETAILS_KEY = "grpc-status-details-bin"
-
-
-def log(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[agent-worker] {message}", file=sys.stderr, flush=True)
-
-
-def struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
-    """A JSON object as a google.protobuf.Struct."""
-    message = struct_pb2.Struct()
-    message.update(dict(value))
-    return message
-
-
-def as_dict(message: struct_pb2.Struct) -> dict[str, Any]:
-    """A google.protobuf.Struct as a JSON object."""
-    value: dict[str, Any] = json_format.MessageToDict(message)
-    return value
-
-
-@dataclass(frozen=True)
-class Addresses:
-    """Where the services listen."""
-
-    org: str
-    migration: str
-    verification: str
-
-
-class Api:
-    """Typed stubs on one channel per service, and the caller's bearer token."""
-
-    def __init__(self, addresses: Addresses) -> None:
-        self._channels = [
-            grpc.aio.insecure_channel(address)
-            for address in (addresses.org, addresses.migration, addresses.verification)
-        ]
-        org, migration, verification = self._channels
-        self.auth = cast("auth_pb2_grpc.AuthServiceAsyncStub", auth_pb2_grpc.AuthServiceStub(org))
-        self.migrations = cast(
-            "migration_pb2_grpc.MigrationServiceAsyncStub",
-            migration_pb2_grpc.MigrationServiceStub(migration),
-        )
-        self.schemas = cast(
-            "schema_pb2_grpc.SchemaServiceAsyncStub", schema_pb2_grpc.SchemaServiceStub(migration)
-        )
-        self.agents = cast(
-            "agent_execution_pb2_grpc.AgentExecutionServiceAsyncStub",
-            agent_execution_pb2_grpc.AgentExecutionServiceStub(migration),
-        )
-        self.verifications = cast(
-            "verification_pb2_grpc.VerificationServiceAsyncStub",
-            verification_pb2_grpc.VerificationServiceStub(verification),
-        )
-        self.metadata: tuple[tuple[str, str], ...] = ()
-        self.org = ""
-
-    async def login(self, api_key: str) -> None:
-        """Exchanges the API key; remembers the token and the caller's organization."""
-        response = await self.auth.ExchangeApiKey(
-            auth_pb2.ExchangeApiKeyRequest(api_key=api_key), timeout=CALL_SECONDS
-        )
-        token = response.access_token
-        self.metadata = (("authorization", f"Bearer {token}"),)
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        if not claims.get("org"):
-            raise SystemExit("use a user's API key: migrations belong to an organization")
-        self.org = f"organizations/{claims['org']}"
-
-    async def close(self) -> None:
-        """Closes the channels."""
-        for channel in self._channels:
-            await channel.close()
-
-
-class Agent:
-    """One recorded agent execution: started on entry, completed with its outcome."""
-
-    def __init__(
-        self,
-        api: Api,
-        migration: str,
-        agent_type: agent_execution_pb2.AgentType.ValueType,
-        task: Mapping[str, Any],
-    ) -> None:
-        self._api = api
-        self._migration = migration
-        self._type = agent_type
-        self._task = task
-        self._name = ""
-        self._started = 0.0
-        self.output: dict[str, Any] = {}
-        self.tokens_used = 0
-
-    async def __aenter__(self) -> Agent:
-        response = await self._api.agents.StartAgentExecution(
-            agent_execution_pb2.StartAgentExecutionRequest(
-                parent=self._migration,
-                agent_execution=agent_execution_pb2.AgentExecution(
-                    agent_type=self._type,
-                    input=struct(self._task),
-                ),
-                request_id=str(uuid.uuid4()),
-            ),
-            metadata=self._api.metadata,
-            timeout=CALL_SECONDS,
-        )
-        self._name = response.agent_execution.name
-        self._started = time.monotonic()
-        log(f"agent {agent_execution_pb2.AgentType.Name(self._type)} started")
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: object, _: object) -> None:
-        failed = kind is not None
-        status = (
-            agent_execution_pb2.AGENT_EXECUTION_STATUS_FAILED
-            if failed
-            else agent_execution_pb2.AGENT_EXECUTION_STATUS_SUCCEEDED
-        )
-        await self._api.agents.CompleteAgentExecution(
-            agent_execution_pb2.CompleteAgentExecutionRequest(
-                name=self._name,
-                status=status,
-                tokens_used=self.tokens_used,
-                duration_ms=max(1, round((time.monotonic() - self._started) * 1000)),
-                output=struct(self.output),
-                error_message=str(error) if failed else "",
-            ),
-            metadata=self._api.metadata,
-            timeout=CALL_SECONDS,
-        )
-        outcome = "failed" if failed else f"succeeded ({self.tokens_used} tokens)"
-        log(f"agent {agent_execution_pb2.AgentType.Name(self._type)} {outcome}")
-
-
-def estimated_tokens(value: object) -> int:
-    """Tokens an agent spent on `value`: about one per 4 bytes of JSON it handled."""
-    return max(1, len(json.dumps(value)) // 4)
-
-
-def copy_order(tables: Mapping[str, Any]) -> list[str]:
-    """Tables ordered so that every table comes after the tables its foreign keys reference."""
-    ordered: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(table: str) -> None:
-        if table in ordered or table in visiting:
-            return  # done, or a reference cycle: its constraints must be deferred
-        visiting.add(table)
-        for foreign_key in tables[table].get("foreign_keys", []):
-            if foreign_key["referenced_table"] in tables:
-                visit(foreign_key["referenced_table"])
-        visiting.discard(table)
-        ordered.append(table)
-
-    for table in sorted(tables):
-        visit(table)
-    return ordered
-
-
-def _qualified(table: str) -> str:
-    schema, _, name = table.partition(".")
-    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
-
-
-async def migrate_table(
-    source: asyncpg.Connection,
-    target: asyncpg.Connection,
-    table: str,
-    definition: Mapping[str, Any],
-) -> int:
-    """Copies one table's rows from source to target in chunks; returns how many.
-
-    The target table is emptied first, so a rerun after a crash starts clean. Generated
-    columns are left for the target to compute.
-    """
-    columns = [
-        name
-        for name, column in sorted(
-            definition["columns"].items(), key=lambda item: item[1]["position"]
-        )
-        if not column.get("generated")
-    ]
-    schema, _, name = table.partition(".")
-    select = "SELECT " + ", ".join(f'"{c}"' for c in columns) + f" FROM {_qualified(table)}"
-    copied = 0
-    async with (
-        source.transaction(isolation="repeatable_read", readonly=True),
-        target.transaction(),
-    ):
-        await target.execute(f"DELETE FROM {_qualified(table)}")
-        cursor = await source.cursor(select)
-        while rows := await cursor.fetch(COPY_CHUNK_ROWS):
-            await target.copy_records_to_table(
-                name, schema_name=schema, columns=columns, records=[tuple(row) for row in rows]
-            )
-            copied += len(rows)
-    return copied
 
 
 class Worker:
@@ -280,6 +93,8 @@ class Worker:
         self.source_dsn = source_dsn
         self.target_dsn = target_dsn
         self.tokens = 0
+        # Target tables this worker created from a MySQL source's schema.
+        self.created: set[str] = set()
 
     async def _call(self, method: Any, request: Any) -> Any:
         return await method(request, metadata=self.api.metadata, timeout=CALL_SECONDS)
@@ -335,6 +150,8 @@ class Worker:
             agent_execution_pb2.AGENT_TYPE_SCHEMA_MAPPER,
             {"source": source.name},
         ) as agent:
+            if mysql_copy.is_mysql(self.source_dsn):
+                await self.translate_tables(source)
             target = await self.capture(schema_pb2.SCHEMA_TYPE_TARGET)
             diff = await self._call(
                 self.api.schemas.DiffSchemas,
@@ -348,6 +165,16 @@ class Worker:
         self.tokens += agent.tokens_used
         log(f"target schema: {len(diff.differences)} differences from the source")
 
+    async def translate_tables(self, source: schema_pb2.Schema) -> None:
+        """A MySQL source: creates the tables the target lacks, with the type map's types."""
+        tables: dict[str, Any] = as_dict(source.definition).get("tables", {})
+        target_db = await asyncpg.connect(self.target_dsn)
+        try:
+            self.created = await mysql_copy.create_missing_tables(target_db, tables)
+        finally:
+            await target_db.close()
+        log(f"created {len(self.created)} target tables from the source schema")
+
     async def move_data(self, source: schema_pb2.Schema) -> None:
         """DATA_MIGRATOR: table by table, reporting progress from 0.4 to 0.8."""
         tables: dict[str, Any] = as_dict(source.definition).get("tables", {})
@@ -357,22 +184,40 @@ class Worker:
             agent_execution_pb2.AGENT_TYPE_DATA_MIGRATOR,
             {"tables": sorted(tables)},
         ) as agent:
-            order = copy_order(tables)
+            order = postgres_copy.copy_order(tables)
             rows: dict[str, int] = {}
-            source_db = await asyncpg.connect(self.source_dsn)
+            from_mysql = mysql_copy.is_mysql(self.source_dsn)
+            source_db: Any = await (
+                mysql_copy.connect(self.source_dsn)
+                if from_mysql
+                else asyncpg.connect(self.source_dsn)
+            )
             target_db = await asyncpg.connect(self.target_dsn)
+            if from_mysql:
+                await mysql_copy.prepare_target(target_db)
             try:
                 # Children first: a rerun into a filled target empties it without
                 # tripping its foreign keys (each table is emptied again as it is copied).
                 for table in reversed(order):
-                    await target_db.execute(f"DELETE FROM {_qualified(table)}")
+                    name = mysql_copy.target_name(table) if from_mysql else table
+                    await target_db.execute(f"DELETE FROM {postgres_copy.qualified(name)}")
                 for done, table in enumerate(order, start=1):
-                    rows[table] = await migrate_table(source_db, target_db, table, tables[table])
+                    if from_mysql:
+                        rows[table] = await mysql_copy.migrate_table(
+                            source_db, target_db, table, tables[table], table in self.created
+                        )
+                    else:
+                        rows[table] = await postgres_copy.migrate_table(
+                            source_db, target_db, table, tables[table]
+                        )
                     await self.progress(0.4 + 0.4 * done / len(order))
                     log(f"migrated {table} ({done}/{len(order)}, {rows[table]} rows)")
             finally:
-                await source_db.close()
                 await target_db.close()
+                if from_mysql:
+                    source_db.close()  # asyncmy closes synchronously
+                else:
+                    await source_db.close()
             agent.output = {"tables_migrated": len(order), "rows": rows}
             agent.tokens_used = estimated_tokens(tables)
         self.tokens += agent.tokens_used
@@ -407,58 +252,6 @@ class Worker:
             agent.tokens_used = 1
         self.tokens += agent.tokens_used
         return cast(verification_pb2.Verification, final)
-
-
-def verify_offline(envelope: bytes, jwks: Mapping[str, Any]) -> str:
-    """VALID, or why not: the DSSE signature checked with a published, non-revoked key.
-
-    What a third party does with the certificate file and the published keys, with nothing
-    but `cryptography` and `rfc8785` (docs/certificates.md describes the format).
-    """
-    try:
-        document = json.loads(envelope)
-        payload = base64.b64decode(document["payload"], validate=True)
-        signatures = document["signatures"]
-        payload_type = document["payloadType"]
-    except (ValueError, KeyError, TypeError):
-        return "MALFORMED"
-    if payload_type != DSSE_PAYLOAD_TYPE:
-        return "PAYLOAD_TYPE_MISMATCH"
-    # DSSE v1 pre-authentication encoding: what the signature covers.
-    type_bytes = payload_type.encode()
-    signed = b"DSSEv1 %d %s %d %s" % (len(type_bytes), type_bytes, len(payload), payload)
-    keys = {key.get("kid"): key for key in jwks.get("keys", []) if isinstance(key, dict)}
-    verdict = "UNKNOWN_KEY"
-    for signature in signatures:
-        jwk = keys.get(signature.get("keyid"))
-        if jwk is None:
-            continue
-        public_key = ec.EllipticCurvePublicNumbers(
-            int.from_bytes(_b64url(jwk["x"]), "big"),
-            int.from_bytes(_b64url(jwk["y"]), "big"),
-            ec.SECP256R1(),
-        ).public_key()
-        der = public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if hashlib.sha256(der).hexdigest() != signature["keyid"]:
-            continue  # a key published under someone else's id
-        if jwk.get("status") == "revoked":
-            verdict = "KEY_REVOKED"
-            continue
-        try:
-            public_key.verify(base64.b64decode(signature["sig"]), signed, ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature:
-            verdict = "SIGNATURE_INVALID"
-            continue
-        predicate = json.loads(payload).get("predicate", {})
-        digest = hashlib.sha256(rfc8785.dumps(predicate.get("result"))).hexdigest()
-        return "VALID" if predicate.get("resultDigest", {}).get("sha256") == digest else "MALFORMED"
-    return verdict
-
-
-def _b64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 async def run(arguments: argparse.Namespace, addresses: Addresses, api_key: str) -> dict[str, Any]:
@@ -558,7 +351,7 @@ def _parser() -> argparse.ArgumentParser:
         "--source-dsn",
         default=source,
         required=not source,
-        help="postgresql:// URL of the source (default: $SENSEI_SAMPLE_SOURCE_URL)",
+        help="postgresql:// or mysql:// URL of the source (default: $SENSEI_SAMPLE_SOURCE_URL)",
     )
     parser.add_argument(
         "--target-dsn",

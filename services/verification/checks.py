@@ -3,7 +3,9 @@
 Connection configs come from the migration service (`GetMigrationConnections`); the schemas
 are captured and diffed by the migration service (`CaptureSchema`, `DiffSchemas`), which also
 gives the fingerprints a certificate names as its subjects. Row counts and checksums run here,
-on connections this service opens to the source and target.
+on connections this service opens to the source and target: asyncpg for PostgreSQL, asyncmy
+for a MySQL/MariaDB source (shared/mysql.py), each behind its dialect (dialects.py). A result
+comparing two engines names them (`engines`); without it both sides were PostgreSQL.
 
 Connections go through the destination policy (shared/destinations.py). Failures that
 retrying cannot fix (a database that cannot be reached, a deleted migration, a refused
@@ -22,17 +24,23 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import asyncpg
-
+from services.verification import checksum_mysql
 from services.verification.checksum import ChecksumOptions, compare_checksums
+from services.verification.checksum_mysql import MySQLDialect
+from services.verification.checksum_postgres import PostgresDialect
+from services.verification.dialects import Dialect
 from services.verification.domain import CheckError, Verification, VerificationType
 from services.verification.migration_client import MigrationClient
 from services.verification.row_counts import ProgressCallback, compare_row_counts
-from services.verification.schema_parity import SchemaRef, schema_parity, tables_of
-from shared.connection_configs import Destination, destination_of
+from services.verification.schema_parity import SchemaRef, parity_tables, schema_parity
+from shared.connection_configs import MYSQL, Destination, destination_of
 from shared.db import DATABASE_ERRORS
 from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
 from shared.errors import FailedPrecondition, NotFound
+from shared.mysql import MYSQL_ERRORS, connect_mysql
+
+# What a failing query on either engine can raise.
+_QUERY_ERRORS = (*DATABASE_ERRORS, *MYSQL_ERRORS)
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +83,12 @@ class CheckRunner:
         )
         source_destination = _destination(source_config, "source")
         target_destination = _destination(target_config, "target")
+        across = source_destination.engine != target_destination.engine
+        # A MySQL source's tables are translated into one schema of the target.
+        namespace = target_destination.schema if across else None
         async with (
-            self._connect(source_destination, "source") as source,
-            self._connect(target_destination, "target") as target,
+            self._connect(source_destination, "source", namespace) as source,
+            self._connect(target_destination, "target", namespace) as target,
         ):
             source_schema = await self._refusals_are_errors(
                 self._migrations.capture(migration, "source", f"{verification.id}/{attempt}/s")
@@ -87,8 +98,7 @@ class CheckRunner:
             )
             tables = list(verification.tables)
             if verification.type is VerificationType.SCHEMA_PARITY:
-                every = set(tables_of(source_schema.definition))
-                every |= set(tables_of(target_schema.definition))
+                every = parity_tables(source_schema.definition, target_schema.definition)
                 total = len(tables) if tables else len(every)
                 await progress(0, total)
                 differences = await self._refusals_are_errors(
@@ -96,6 +106,8 @@ class CheckRunner:
                 )
                 result = schema_parity(source_schema, target_schema, differences, tables)
                 await progress(total, total)
+                if across:
+                    result["engines"] = _engines(source_destination, target_destination)
                 return CheckOutcome(result, float(result["score"]), source_schema, target_schema)
             try:
                 if verification.type is VerificationType.ROW_COUNT:
@@ -106,7 +118,7 @@ class CheckRunner:
                         source, target, tables, self._checksum_options, progress
                     )
                     result, score = checksums.to_dict(), checksums.score
-            except DATABASE_ERRORS as exc:
+            except _QUERY_ERRORS as exc:
                 log.warning(
                     "comparing %s with %s failed: %s: %s",
                     source_destination.describe(),
@@ -121,6 +133,8 @@ class CheckRunner:
                 ) from None
         result["source_schema"] = source_schema.name
         result["target_schema"] = target_schema.name
+        if across:
+            result["engines"] = _engines(source_destination, target_destination)
         return CheckOutcome(result, score, source_schema, target_schema)
 
     @staticmethod
@@ -139,14 +153,23 @@ class CheckRunner:
 
     @contextlib.asynccontextmanager
     async def _connect(
-        self, destination: Destination, side: str
-    ) -> AsyncIterator[asyncpg.Connection]:
+        self, destination: Destination, side: str, namespace: str | None
+    ) -> AsyncIterator[Dialect]:
+        """`side`'s database as a Dialect; `namespace` (across engines) names its tables."""
         try:
-            connection = await self._destinations.connect(
-                destination,
-                timeout=self._connect_timeout,
-                server_settings={"application_name": "sensei-verification"},
-            )
+            if destination.engine == MYSQL:
+                connection = await connect_mysql(
+                    self._destinations,
+                    destination,
+                    timeout=self._connect_timeout,
+                    session=checksum_mysql.SESSION,
+                )
+            else:
+                connection = await self._destinations.connect(
+                    destination,
+                    timeout=self._connect_timeout,
+                    server_settings={"application_name": "sensei-verification"},
+                )
         except DestinationNotAllowed:
             raise CheckError(
                 "DESTINATION_NOT_ALLOWED",
@@ -162,8 +185,14 @@ class CheckRunner:
                 " accepts connections from Sensei",
                 side=side,
             ) from None
+        if destination.engine == MYSQL:
+            try:
+                yield MySQLDialect(connection, namespace or "public")
+            finally:
+                connection.close()
+            return
         try:
-            yield connection
+            yield PostgresDialect(connection, namespace)
         finally:
             with contextlib.suppress(*DATABASE_ERRORS):
                 await connection.close(timeout=5)
@@ -171,6 +200,11 @@ class CheckRunner:
 
 # Reasons of the migration service's refusals a verification result keeps as they are.
 _KEPT_REASONS = frozenset({"SOURCE_UNREACHABLE", "TARGET_UNREACHABLE", "DESTINATION_NOT_ALLOWED"})
+
+
+def _engines(source: Destination, target: Destination) -> dict[str, str]:
+    """The engines a result compared (``mysql``, ``postgresql``)."""
+    return {"source": source.engine, "target": target.engine}
 
 
 def _destination(config: Mapping[str, Any], side: str) -> Destination:

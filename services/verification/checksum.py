@@ -1,4 +1,4 @@
-"""CHECKSUM verification: compare table contents of two live PostgreSQL databases.
+"""CHECKSUM verification: compare table contents of two live databases.
 
 For each table the primary-key space is cut into ranges of about `range_rows` rows (boundaries
 sampled from the source in one index-ordered pass). Each range is hashed inside the database —
@@ -12,7 +12,9 @@ Both sides run in a REPEATABLE READ, read-only transaction per table with fixed 
 (time zone, date style, float digits, bytea output) so that equal values have equal text.
 
 This module is the range and bisection logic, in no database's terms; the SQL that reads
-columns, samples boundaries and hashes ranges is PostgreSQL's, in `checksum_postgres.py`.
+columns, samples boundaries and hashes ranges is each engine's, behind `dialects.py`
+(`checksum_postgres.py`, `checksum_mysql.py`). A MySQL source and a PostgreSQL target hash the
+canonical text of `canonical_text.py`, with keys in their binary order on both sides.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from typing import Any, ClassVar
 
 import asyncpg
 
-from services.verification import checksum_postgres
-from services.verification.checksum_postgres import TablePlan
+from services.verification.checksum_postgres import as_dialect
 from services.verification.checksum_ranges import (
     Key,
     KeyRange,
     RangeHash,
+    TableName,
     primary_key,
     ranges_between,
 )
-from services.verification.row_counts import ProgressCallback, TableName, tables_to_compare
+from services.verification.dialects import Dialect, TableReader, TableShape
+from services.verification.row_counts import ProgressCallback, tables_to_compare
 from services.verification.table_results import PerTableResult
 
 # Guards against pathological recursion; each level shrinks the larger side's row count.
@@ -158,25 +161,33 @@ class _Findings:
 
 @dataclass(frozen=True)
 class _Sides:
-    source: asyncpg.Connection
-    target: asyncpg.Connection
+    source: Dialect
+    target: Dialect
+    options: ChecksumOptions
+
+
+@dataclass(frozen=True)
+class _Readers:
+    """Both sides reading one table."""
+
+    source: TableReader
+    target: TableReader
     options: ChecksumOptions
 
 
 async def _hash_both(
-    sides: _Sides, plan: TablePlan, ranges: Sequence[KeyRange]
+    sides: _Readers, ranges: Sequence[KeyRange]
 ) -> tuple[list[RangeHash], list[RangeHash]]:
     per_query = sides.options.ranges_per_query
     source, target = await asyncio.gather(
-        checksum_postgres.hash_ranges(sides.source, plan, ranges, per_query),
-        checksum_postgres.hash_ranges(sides.target, plan, ranges, per_query),
+        sides.source.hash_ranges(ranges, per_query),
+        sides.target.hash_ranges(ranges, per_query),
     )
     return source, target
 
 
 async def _bisect(
-    sides: _Sides,
-    plan: TablePlan,
+    sides: _Readers,
     key_range: KeyRange,
     counts: tuple[int, int],
     findings: _Findings,
@@ -190,8 +201,7 @@ async def _bisect(
     options = sides.options
     if max(source_rows, target_rows) <= options.leaf_rows or depth >= _MAX_DEPTH:
         source, target = await asyncio.gather(
-            checksum_postgres.row_hashes(sides.source, plan, key_range),
-            checksum_postgres.row_hashes(sides.target, plan, key_range),
+            sides.source.row_hashes(key_range), sides.target.row_hashes(key_range)
         )
         for key in sorted(source.keys() - target.keys()):
             findings.add(findings.missing, key)
@@ -202,20 +212,27 @@ async def _bisect(
         return
     larger = sides.source if source_rows >= target_rows else sides.target
     step = -(-max(source_rows, target_rows) // options.fan_out)
-    boundaries = await checksum_postgres.sample_boundaries(larger, plan, key_range, step)
+    boundaries = await larger.sample_boundaries(key_range, step)
     sub_ranges = ranges_between(key_range, boundaries)
-    source_hashes, target_hashes = await _hash_both(sides, plan, sub_ranges)
+    source_hashes, target_hashes = await _hash_both(sides, sub_ranges)
     for sub_range, ours, theirs in zip(sub_ranges, source_hashes, target_hashes, strict=True):
         if ours != theirs:
-            await _bisect(
-                sides, plan, sub_range, (ours.rows, theirs.rows), findings, depth=depth + 1
-            )
+            await _bisect(sides, sub_range, (ours.rows, theirs.rows), findings, depth=depth + 1)
 
 
 async def _compare_table(sides: _Sides, table: TableName) -> TableChecksum:
     source_columns, target_columns = await asyncio.gather(
-        checksum_postgres.table_columns(sides.source, table),
-        checksum_postgres.table_columns(sides.target, table),
+        sides.source.table_columns(table), sides.target.table_columns(table)
+    )
+    shape = TableShape(
+        table,
+        sides.source.engine,
+        sides.target.engine,
+        tuple(source_columns),
+        tuple(target_columns),
+    )
+    readers = _Readers(
+        sides.source.reader(shape, "source"), sides.target.reader(shape, "target"), sides.options
     )
     source_names = [c.name for c in source_columns]
     target_names = [c.name for c in target_columns]
@@ -224,10 +241,8 @@ async def _compare_table(sides: _Sides, table: TableName) -> TableChecksum:
     source_key = tuple(c.name for c in primary_key(source_columns))
     target_key = tuple(c.name for c in primary_key(target_columns))
     if not source_key or not target_key:
-        common = [n for n in source_names if n in target_names]
         (source_rows, source_hash), (target_rows, target_hash) = await asyncio.gather(
-            checksum_postgres.multiset_hash(sides.source, table, common),
-            checksum_postgres.multiset_hash(sides.target, table, common),
+            readers.source.multiset_hash(), readers.target.multiset_hash()
         )
         missing_on = " and ".join(
             side for side, key in (("source", source_key), ("target", target_key)) if not key
@@ -253,19 +268,16 @@ async def _compare_table(sides: _Sides, table: TableName) -> TableChecksum:
             detail=f"primary key ({', '.join(source_key)}) on the source,"
             f" ({', '.join(target_key)}) on the target",
         )
-    plan = checksum_postgres.table_plan(table, source_columns, target_columns)
     whole = KeyRange(None, None)
-    boundaries = await checksum_postgres.sample_boundaries(
-        sides.source, plan, whole, sides.options.range_rows
-    )
+    boundaries = await readers.source.sample_boundaries(whole, sides.options.range_rows)
     ranges = ranges_between(whole, boundaries)
-    source_hashes, target_hashes = await _hash_both(sides, plan, ranges)
+    source_hashes, target_hashes = await _hash_both(readers, ranges)
     findings = _Findings(limit=sides.options.max_keys)
     mismatched = 0
     for key_range, ours, theirs in zip(ranges, source_hashes, target_hashes, strict=True):
         if ours != theirs:
             mismatched += 1
-            await _bisect(sides, plan, key_range, (ours.rows, theirs.rows), findings)
+            await _bisect(readers, key_range, (ours.rows, theirs.rows), findings)
     contents_equal = mismatched == 0
     return TableChecksum(
         table=table,
@@ -290,23 +302,23 @@ async def _compare_table(sides: _Sides, table: TableName) -> TableChecksum:
 
 
 async def compare_table(
-    source: asyncpg.Connection,
-    target: asyncpg.Connection,
+    source: Dialect | asyncpg.Connection,
+    target: Dialect | asyncpg.Connection,
     table: TableName,
     options: ChecksumOptions | None = None,
 ) -> TableChecksum:
     """Compare one table present on both sides, each side in one read-only snapshot.
 
-    The connections must not be inside a transaction.
+    The connections must not be inside a transaction; an asyncpg connection is a PostgreSQL side.
     """
-    sides = _Sides(source, target, options or ChecksumOptions())
-    async with checksum_postgres.read_snapshots(source, target):
+    sides = _Sides(as_dialect(source), as_dialect(target), options or ChecksumOptions())
+    async with sides.source.snapshot(), sides.target.snapshot():
         return await _compare_table(sides, table)
 
 
 async def compare_checksums(
-    source: asyncpg.Connection,
-    target: asyncpg.Connection,
+    source: Dialect | asyncpg.Connection,
+    target: Dialect | asyncpg.Connection,
     tables: Sequence[str] | None = None,
     options: ChecksumOptions | None = None,
     progress: ProgressCallback | None = None,
@@ -317,6 +329,7 @@ async def compare_checksums(
     without a primary key as NO_PRIMARY_KEY (with a whole-table comparison). `progress` is awaited
     with (tables_done, tables_total) before the first and after every table.
     """
+    source, target = as_dialect(source), as_dialect(target)
     chosen, on_source, on_target = await tables_to_compare(source, target, tables)
     results: list[TableChecksum] = []
     if progress is not None:

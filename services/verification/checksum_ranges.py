@@ -1,7 +1,8 @@
-"""What CHECKSUM bisects, in no database's terms: primary keys, key ranges and range hashes.
+"""What CHECKSUM bisects, in no database's terms: tables, primary keys, key ranges, hashes.
 
-`checksum.py` decides which ranges to hash and split; a database's SQL (`checksum_postgres.py`)
-reads columns, samples boundaries and hashes ranges in these terms.
+`checksum.py` decides which ranges to hash and split; each engine's SQL (`checksum_postgres.py`,
+`checksum_mysql.py`, behind `dialects.py`) reads columns, samples boundaries and hashes ranges
+in these terms.
 """
 
 from __future__ import annotations
@@ -11,6 +12,41 @@ from dataclasses import dataclass
 
 # A primary key value: the text of each key column, in key order.
 Key = tuple[str, ...]
+
+
+def quote_identifier(identifier: str) -> str:
+    """Quote a PostgreSQL identifier (doubling embedded quotes)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True, order=True)
+class TableName:
+    """A schema-qualified table name, as the PostgreSQL target names it.
+
+    A MySQL source's tables are named in the target's namespace (its database is the
+    connection's), so the same table has the same name on both sides.
+    """
+
+    schema: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> TableName:
+        """`schema.table`, or `table` for schema public."""
+        schema, dot, name = text.partition(".")
+        if not dot:
+            return cls("public", schema)
+        if not schema or not name:
+            raise ValueError(f"not a table name: {text!r}")
+        return cls(schema, name)
+
+    @property
+    def sql(self) -> str:
+        """The quoted, qualified name for use in PostgreSQL text."""
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)

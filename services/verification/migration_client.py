@@ -130,6 +130,7 @@ def _difference(message: schema_pb2.SchemaDifference) -> SchemaDifference:
         attribute=message.attribute,
         before=json_format.MessageToDict(message.before) if message.HasField("before") else None,
         after=json_format.MessageToDict(message.after) if message.HasField("after") else None,
+        reason=message.reason,
     )
 
 

@@ -1,7 +1,7 @@
-"""ROW_COUNT verification: exact per-table row counts of two live PostgreSQL databases.
+"""ROW_COUNT verification: exact per-table row counts of two live databases.
 
-Also home of what both live comparisons (this one and CHECKSUM) need from the catalog: table
-names and the list of user tables.
+Also home of what both live comparisons (this one and CHECKSUM) share: which tables to compare.
+Each side is a `Dialect` (dialects.py); an asyncpg connection is a PostgreSQL side.
 """
 
 from __future__ import annotations
@@ -13,72 +13,36 @@ from typing import Any, ClassVar
 
 import asyncpg
 
+from services.verification.checksum_postgres import as_dialect
+from services.verification.checksum_ranges import TableName, quote_identifier
+from services.verification.dialects import Dialect
 from services.verification.table_results import PerTableResult
+
+__all__ = [
+    "ProgressCallback",
+    "RowCountResult",
+    "TableName",
+    "TableRowCount",
+    "compare_row_counts",
+    "quote_identifier",
+    "tables_to_compare",
+]
 
 # Called with (tables_done, tables_total) after each table; the worker persists it as progress.
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 
-_USER_TABLES = """
-SELECT n.nspname, c.relname
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p')
-  AND NOT c.relispartition
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%'
-  AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-ORDER BY n.nspname, c.relname
-"""
-
-
-def quote_identifier(identifier: str) -> str:
-    """Quote a PostgreSQL identifier (doubling embedded quotes)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True, order=True)
-class TableName:
-    """A schema-qualified table name."""
-
-    schema: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> TableName:
-        """`schema.table`, or `table` for schema public."""
-        schema, dot, name = text.partition(".")
-        if not dot:
-            return cls("public", schema)
-        if not schema or not name:
-            raise ValueError(f"not a table name: {text!r}")
-        return cls(schema, name)
-
-    @property
-    def sql(self) -> str:
-        """The quoted, qualified name for use in SQL text."""
-        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
-
-    def __str__(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-
-async def list_tables(connection: asyncpg.Connection) -> list[TableName]:
-    """Every user table (ordinary or partitioned, partitions excluded) of the database."""
-    rows = await connection.fetch(_USER_TABLES)
-    return [TableName(row["nspname"], row["relname"]) for row in rows]
-
 
 async def tables_to_compare(
-    source: asyncpg.Connection,
-    target: asyncpg.Connection,
+    source: Dialect,
+    target: Dialect,
     tables: Sequence[str] | None,
 ) -> tuple[list[TableName], set[TableName], set[TableName]]:
     """The tables to compare and which of them exist on each side.
 
     With `tables` empty or None: every table of either side. Returns (tables, on source, on target).
     """
-    on_source = set(await list_tables(source))
-    on_target = set(await list_tables(target))
+    on_source = set(await source.list_tables())
+    on_target = set(await target.list_tables())
     chosen = (
         sorted({TableName.parse(t) for t in tables}) if tables else sorted(on_source | on_target)
     )
@@ -115,16 +79,13 @@ class RowCountResult(PerTableResult[TableRowCount]):
     kind: ClassVar[str] = "ROW_COUNT"
 
 
-async def _count(connection: asyncpg.Connection, table: TableName, exists: bool) -> int | None:
-    if not exists:
-        return None
-    count: int = await connection.fetchval(f"SELECT count(*) FROM {table.sql}")
-    return count
+async def _count(side: Dialect, table: TableName, exists: bool) -> int | None:
+    return await side.count_rows(table) if exists else None
 
 
 async def compare_row_counts(
-    source: asyncpg.Connection,
-    target: asyncpg.Connection,
+    source: Dialect | asyncpg.Connection,
+    target: Dialect | asyncpg.Connection,
     tables: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> RowCountResult:
@@ -132,14 +93,12 @@ async def compare_row_counts(
 
     The connections must not be inside a transaction.
     """
+    source, target = as_dialect(source), as_dialect(target)
     chosen, on_source, on_target = await tables_to_compare(source, target, tables)
     counts: list[TableRowCount] = []
     if progress is not None:
         await progress(0, len(chosen))
-    async with (
-        source.transaction(isolation="repeatable_read", readonly=True),
-        target.transaction(isolation="repeatable_read", readonly=True),
-    ):
+    async with source.snapshot(), target.snapshot():
         for done, table in enumerate(chosen, start=1):
             source_rows, target_rows = await asyncio.gather(
                 _count(source, table, table in on_source),

@@ -3,6 +3,12 @@
 The migration service captures both schemas and diffs them (`DiffSchemas`); this module counts
 the comparable objects of the two definitions (docs/schema-definition.md) and how many of them
 no difference touches. Pure: no I/O.
+
+Across engines (a MySQL source and a PostgreSQL target,
+docs/schema-definition.md#differences-across-engines) the source's tables count under the
+target's names (`shop.orders` is `public.orders`), and a source constraint or index counts
+only when the diff found no twin for it: the engines name them differently, and the target's
+twin is the one counted.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from services.verification.domain import VerificationType
 MAX_REPORTED_DIFFERENCES = 1000
 
 _NAMED_LISTS = ("unique_constraints", "foreign_keys", "indexes")
+_NAMED_SEGMENTS = [[kind] for kind in _NAMED_LISTS]
 
 
 def path_segment(name: str) -> str:
@@ -70,6 +77,7 @@ class SchemaDifference:
     attribute: str = ""
     before: Any = None
     after: Any = None
+    reason: str = ""
 
     def differing_items(self) -> list[str]:
         """The item paths this difference makes unmatched."""
@@ -98,6 +106,8 @@ class SchemaDifference:
             out["before"] = self.before
         if self.kind != "REMOVED":
             out["after"] = self.after
+        if self.reason:
+            out["reason"] = self.reason
         return out
 
 
@@ -123,7 +133,17 @@ def schema_parity(
     """
     wanted = set(tables)
     relevant = [d for d in differences if not wanted or d.table in wanted]
-    items = schema_items(source.definition, wanted) | schema_items(target.definition, wanted)
+    if across_engines(source.definition, target.definition):
+        renamed = _renamed_tables(source.definition, target.definition)
+        removed = {d.path for d in relevant if d.kind == "REMOVED"}
+        items = {
+            item
+            for item in schema_items(renamed, wanted)
+            if item.split("/")[2:3] not in _NAMED_SEGMENTS or item in removed
+        }
+    else:
+        items = schema_items(source.definition, wanted)
+    items |= schema_items(target.definition, wanted)
     differing = {item for d in relevant for item in d.differing_items()}
     unmatched = {
         item
@@ -154,3 +174,34 @@ def tables_of(definition: Mapping[str, Any]) -> list[str]:
     """The `schema.table` names of a schema definition."""
     raw = definition.get("tables")
     return sorted(raw) if isinstance(raw, Mapping) else []
+
+
+def engine_of(definition: Mapping[str, Any]) -> str:
+    """The engine a captured definition records (PostgreSQL when it records none)."""
+    engine = definition.get("engine")
+    return engine if isinstance(engine, str) and engine else "postgresql"
+
+
+def across_engines(source: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
+    """Whether the two definitions are of different engines."""
+    return engine_of(source) != engine_of(target)
+
+
+def parity_tables(source: Mapping[str, Any], target: Mapping[str, Any]) -> set[str]:
+    """Every table SCHEMA_PARITY compares, named as the target names them."""
+    if across_engines(source, target):
+        source = _renamed_tables(source, target)
+    return set(tables_of(source)) | set(tables_of(target))
+
+
+def _renamed_tables(source: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+    """`source` with its tables in the target's namespace (as the diff across engines names them):
+    `public`, or the target's only namespace when it has no `public` tables."""
+    namespaces = sorted({name.partition(".")[0] for name in tables_of(target)})
+    namespace = "public" if "public" in namespaces or not namespaces else namespaces[0]
+    raw = source.get("tables")
+    tables = raw if isinstance(raw, Mapping) else {}
+    return {
+        **source,
+        "tables": {f"{namespace}.{name.partition('.')[2]}": t for name, t in tables.items()},
+    }

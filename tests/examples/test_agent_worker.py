@@ -22,6 +22,8 @@ from sensei.migration.v1 import (
 )
 from sensei.verification.v1 import verification_pb2, verification_pb2_grpc
 from tests.harness import Suite
+from tests.mysql.sample import MYSQL_DDL, MYSQL_ROWS
+from tests.mysql_server import MySQLServer, run_mysql
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER_SECONDS = 60.0
@@ -52,14 +54,10 @@ async def _shop(make_sample_database: Callable[[], Awaitable[str]], *, rows: boo
     return dsn
 
 
-async def test_the_worker_completes_a_migration_with_a_valid_certificate(
-    suite: Suite, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
-) -> None:
-    await suite.start("migration", "verification")
-    # The target has the tables but no rows: the worker's DATA_MIGRATOR copies them.
-    source = await _shop(make_sample_database, rows=True)
-    target = await _shop(make_sample_database, rows=False)
-    certificate = tmp_path / "cert.json"
+async def _run_worker(
+    suite: Suite, source: str, target: str, certificate: Path
+) -> tuple[int, str, str]:
+    """Runs examples/agent_worker.py (the worktree's modules); (exit status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "examples/agent_worker.py",
@@ -74,6 +72,7 @@ async def test_the_worker_completes_a_migration_with_a_valid_certificate(
         cwd=REPO,
         env={
             "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(REPO),
             "SENSEI_API_KEY": suite.owner_api_key,
             "SENSEI_ORG_ADDR": suite.address("org"),
             "SENSEI_MIGRATION_ADDR": suite.address("migration"),
@@ -88,14 +87,27 @@ async def test_the_worker_completes_a_migration_with_a_valid_certificate(
         if process.returncode is None:
             process.kill()
             await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
-    assert process.returncode == 0, err.decode()
-    summary = json.loads(out.decode().splitlines()[-1])
+
+async def test_the_worker_completes_a_migration_with_a_valid_certificate(
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    await suite.start("migration", "verification")
+    # The target has the tables but no rows: the worker's DATA_MIGRATOR copies them.
+    source = await _shop(make_sample_database, rows=True)
+    target = await _shop(make_sample_database, rows=False)
+    certificate = tmp_path / "cert.json"
+    returncode, out, err = await _run_worker(suite, source, target, certificate)
+
+    assert returncode == 0, err
+    summary = json.loads(out.splitlines()[-1])
     assert summary["status"] == "COMPLETED"
     assert summary["verificationStatus"] == "PASSED"
     assert summary["score"] == 1.0
     assert summary["validity"] == "VALID"
-    assert "migrated public.orders (2/2, 12000 rows)" in err.decode()
+    assert "migrated public.orders (2/2, 12000 rows)" in err
 
     owner = await suite.owner()
     migrations = suite.stub("migration", migration_pb2_grpc.MigrationServiceStub)
@@ -138,3 +150,45 @@ async def test_the_worker_completes_a_migration_with_a_valid_certificate(
     revoked = {"keys": [{**key, "status": "revoked"} for key in jwks["keys"]]}
     assert verify_offline(certificate.read_bytes(), revoked) == "KEY_REVOKED"
     assert verify_offline(certificate.read_bytes(), {"keys": []}) == "UNKNOWN_KEY"
+
+
+async def test_the_worker_moves_a_mariadb_database_into_postgresql(
+    suite: Suite,
+    mysql_server: MySQLServer,
+    make_mysql_database: Callable[[], Awaitable[str]],
+    make_sample_database: Callable[[], Awaitable[str]],
+    tmp_path: Path,
+) -> None:
+    await suite.start("migration", "verification")
+    # Every type of the type map, and an empty PostgreSQL database: the worker creates the
+    # tables with the mapped types, copies the rows and verifies them.
+    database = await make_mysql_database()
+    await run_mysql(mysql_server, database, f"{MYSQL_DDL};\n{MYSQL_ROWS}")
+    target = await make_sample_database()
+
+    returncode, out, err = await _run_worker(
+        suite, mysql_server.url(database), target, tmp_path / "cert.json"
+    )
+
+    assert returncode == 0, err
+    summary = json.loads(out.splitlines()[-1])
+    assert (summary["status"], summary["verificationStatus"]) == ("COMPLETED", "PASSED")
+    assert summary["validity"] == "VALID"
+    assert "created 4 target tables from the source schema" in err
+    assert f"migrated {database}.everything" in err
+    conn = await asyncpg.connect(target)
+    try:
+        types = dict(
+            await conn.fetch(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND table_name = 'everything'"
+            )
+        )
+        flags = [r["flag"] for r in await conn.fetch("SELECT flag FROM everything ORDER BY id")]
+    finally:
+        await conn.close()
+    assert types["flag"] == "boolean"
+    assert types["big_u"] == "numeric"
+    assert types["stamped"] == "timestamp with time zone"
+    assert types["doc"] == "jsonb"
+    assert flags == [True, False, False]
