@@ -317,7 +317,11 @@ def _undecodable(kind: str) -> list[tuple[Rpc, bytes]]:
 @pytest.mark.parametrize("kind", sorted(UNDECODABLE))
 async def test_undecodable_request_bytes_do_not_hurt_the_server(stack: Stack, kind: str) -> None:
     for rpc, payload in _undecodable(kind):
-        outcome = await call_raw(stack.channel(rpc.server), rpc, payload, stack.owner.metadata)
+        # A refused stream ends at once; wait long enough that a busy machine cannot make
+        # a refusal look like a stream that is still open.
+        outcome = await call_raw(
+            stack.channel(rpc.server), rpc, payload, stack.owner.metadata, stream_seconds=10
+        )
         assert outcome.code != grpc.StatusCode.INTERNAL, (rpc.id, outcome)
         assert await serving(stack, rpc.server)
 
@@ -327,7 +331,11 @@ async def test_undecodable_request_bytes_do_not_hurt_the_server(stack: Stack, ki
 async def test_undecodable_request_bytes_are_invalid_argument(stack: Stack, kind: str) -> None:
     wrong = {}
     for rpc, payload in _undecodable(kind):
-        outcome = await call_raw(stack.channel(rpc.server), rpc, payload, stack.owner.metadata)
+        # A refused stream ends at once; wait long enough that a busy machine cannot make
+        # a refusal look like a stream that is still open.
+        outcome = await call_raw(
+            stack.channel(rpc.server), rpc, payload, stack.owner.metadata, stream_seconds=10
+        )
         if outcome.code != grpc.StatusCode.INVALID_ARGUMENT:
             wrong[rpc.id] = f"{outcome.code.name} {outcome.details[:80]}"
     assert not wrong, wrong
