@@ -20,6 +20,7 @@ from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
 from shared.tls import TlsSettings, secure_channel
 from tests.harness import Suite
+from tests.harness.tls import service_tls_env
 
 # Generous bound for the relay to hand the audit event over (it is woken by NOTIFY).
 AUDIT_DELIVERY_SECONDS = 20.0
@@ -34,16 +35,7 @@ def authority() -> Authority:
 @pytest.fixture
 def tls_env(authority: Authority, tmp_path: Path) -> dict[str, str]:
     """Settings of a service with its own certificate, client certificates required."""
-    directory = tmp_path / "tls"
-    directory.mkdir()
-    (directory / "ca.crt").write_bytes(authority.certificate_pem)
-    cert, key = write_pair(directory, "service", issue(authority, "services", ("127.0.0.1",)))
-    return {
-        "SENSEI_TLS_CERT_FILE": str(cert),
-        "SENSEI_TLS_KEY_FILE": str(key),
-        "SENSEI_TLS_CA_FILE": str(directory / "ca.crt"),
-        "SENSEI_TLS_CLIENT_AUTH": "require",
-    }
+    return service_tls_env(authority, tmp_path / "tls")
 
 
 async def _health(channel: grpc.aio.Channel) -> int:
