@@ -4,11 +4,14 @@
 (named `localhost` and `127.0.0.1`, usable as a client certificate too, so services call
 each other with it) and a client certificate for people (the CLI, grpcurl), as PEM files,
 and returns the `SENSEI_TLS_*` settings that use them with mutual TLS required. Keys are
-ECDSA P-256, readable by their owner only. Nothing here is for production.
+ECDSA P-256, readable by their owner only. `python -m devstack.tls DIR` writes the same
+files for Compose or a test cluster (docker-compose.tls.yml, deploy/k8s-tls/). Nothing here
+is for production.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALID_FOR = datetime.timedelta(days=30)
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# Compose and Kubernetes: the services' host names, and loopback for the health checks.
+SERVICE_NAMES = ("org", "migration", "verification", "pattern", *LOOPBACK_NAMES)
 
 
 @dataclass(frozen=True)
@@ -128,16 +133,18 @@ def write_pair(directory: Path, stem: str, issued: Issued) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def write_dev_tls(directory: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """A fresh CA and certificates under `directory`; returns (the services' settings,
-    the settings of people's tools: the CLI's, as in .sensei/dev.env)."""
+def write_dev_tls(
+    directory: Path, hosts: tuple[str, ...] = LOOPBACK_NAMES
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A fresh CA and certificates under `directory` (the server's for `hosts`); returns
+    (the services' settings, the settings of people's tools: the CLI's, as in .sensei/dev.env)."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     authority = make_authority()
     ca_path = directory / "ca.crt"
     ca_path.write_bytes(authority.certificate_pem)
     server_cert, server_key = write_pair(
-        directory, "server", issue(authority, "sensei services", LOOPBACK_NAMES)
+        directory, "server", issue(authority, "sensei services", hosts)
     )
     client_cert, client_key = write_pair(
         directory, "client", issue(authority, "sensei developer", server=False)
@@ -154,3 +161,20 @@ def write_dev_tls(directory: Path) -> tuple[dict[str, str], dict[str, str]]:
         "SENSEI_TLS_CLIENT_KEY_FILE": str(client_key),
     }
     return services, people
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m devstack.tls DIR`: a test CA and certificates for compose or a cluster."""
+    parser = argparse.ArgumentParser(prog="python -m devstack.tls", description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    parser.add_argument(
+        "--hosts", default=",".join(SERVICE_NAMES), help="names of the server certificate"
+    )
+    args = parser.parse_args(argv)
+    write_dev_tls(args.directory, tuple(h.strip() for h in args.hosts.split(",") if h.strip()))
+    for name in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key"):
+        print(args.directory / name)
+
+
+if __name__ == "__main__":
+    main()
