@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint typecheck protos protos-check buf-lint buf-breaking bench soak clean format
 
-run: $(STAMP) protos-if-missing ## Start PostgreSQL (embedded) and the four services
-	$(PY) -m devstack
+run: $(STAMP) protos-if-missing ## Start PostgreSQL (embedded) and the four services (TLS=1: mutual TLS)
+	$(if $(filter 1 yes true,$(TLS)),SENSEI_DEV_TLS=1 )$(PY) -m devstack
 
 test: $(STAMP) protos-if-missing ## Run the whole test suite
 	$(PY) -m pytest -q

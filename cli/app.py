@@ -21,7 +21,7 @@ from cli import (
     signing_keys,
     verifications,
 )
-from cli.client import Client
+from cli.client import Client, with_tls_flags
 from cli.commands import Handler
 from cli.errors import CliError, ExitCode, rpc_failure
 from cli.output import Output
@@ -35,6 +35,8 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 EPILOG = """\
 addresses: --SERVICE-addr flags, else those stored by `sensei login`, else SENSEI_<SERVICE>_ADDR
   (as in .sensei/dev.env), else 127.0.0.1:50051..50054.
+TLS: --tls-ca, --tls-cert, --tls-key, else $SENSEI_TLS_CA_FILE, $SENSEI_TLS_CLIENT_CERT_FILE,
+  $SENSEI_TLS_CLIENT_KEY_FILE (as in .sensei/dev.env with `make run TLS=1`); none: plaintext.
 credentials: the token stored by `sensei login`, else $SENSEI_TOKEN, else $SENSEI_API_KEY;
   with --as-operator, $SENSEI_OPERATOR_API_KEY (the platform operator's key: pattern writes,
   certificate signing keys; it reaches no organization's data).
@@ -113,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="act as the platform operator ($SENSEI_OPERATOR_API_KEY)",
     )
+    for flag, what in (
+        ("ca", "CA file to trust"),
+        ("cert", "client certificate"),
+        ("key", "its key"),
+    ):
+        options.add_argument(
+            f"--tls-{flag}", default=argparse.SUPPRESS, metavar="FILE", help=f"TLS: {what} (PEM)"
+        )
     for service in SERVICES:
         options.add_argument(
             f"--{service}-addr",
@@ -170,8 +180,9 @@ async def run(
     flags = {service: getattr(args, f"{service}_addr", None) for service in SERVICES}
     for service, value in flags.items():
         setattr(args, f"{service}_addr", value)
+    tls_flags = (getattr(args, f"tls_{flag}", None) for flag in ("ca", "cert", "key"))
     client = Client(
-        environ,
+        with_tls_flags(environ, *tls_flags),
         flags,
         args.timeout or DEFAULT_TIMEOUT_SECONDS,
         as_operator=getattr(args, "as_operator", False),

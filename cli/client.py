@@ -11,15 +11,38 @@ import grpc
 from cli import session as sessions
 from cli.errors import CliError, ExitCode
 from sensei.org.v1 import auth_pb2, auth_pb2_grpc
+from shared import tls
+from shared.tls import TlsSettings, secure_channel
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
+def with_tls_flags(
+    environ: Mapping[str, str], ca: str | None, cert: str | None, key: str | None
+) -> Mapping[str, str]:
+    """`environ` with --tls-ca/--tls-cert/--tls-key as the SENSEI_TLS_* they stand for."""
+    flags = {tls.CA_FILE: ca, tls.CLIENT_CERT_FILE: cert, tls.CLIENT_KEY_FILE: key}
+    given = {name: value for name, value in flags.items() if value}
+    return {**environ, **given} if given else environ
+
+
+def open_channel(address: str, environ: Mapping[str, str]) -> grpc.aio.Channel:
+    """A channel to `address`: TLS when SENSEI_TLS_* (or the --tls-* flags) say so."""
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+    settings = TlsSettings.from_env(environ)
+    if settings is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return secure_channel(address, settings, options)
+
+
 async def exchange_api_key(
-    org_address: str, api_key: str, deadline_seconds: float
+    org_address: str,
+    api_key: str,
+    deadline_seconds: float,
+    environ: Mapping[str, str] | None = None,
 ) -> auth_pb2.ExchangeApiKeyResponse:
     """Exchanges an API key for an access token at the org service."""
-    async with grpc.aio.insecure_channel(org_address) as channel:
+    async with open_channel(org_address, environ or {}) as channel:
         auth = auth_pb2_grpc.AuthServiceStub(channel)
         response: auth_pb2.ExchangeApiKeyResponse = await auth.ExchangeApiKey(
             auth_pb2.ExchangeApiKeyRequest(api_key=api_key), timeout=deadline_seconds
@@ -61,10 +84,7 @@ class Client:
     def channel(self, service: str) -> grpc.aio.Channel:
         """A channel to a service (one per service per command)."""
         if service not in self._channels:
-            self._channels[service] = grpc.aio.insecure_channel(
-                self.address(service),
-                options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
-            )
+            self._channels[service] = open_channel(self.address(service), self.environ)
         return self._channels[service]
 
     async def close(self) -> None:
@@ -151,4 +171,4 @@ class Client:
         return token
 
     async def _exchange(self, api_key: str) -> auth_pb2.ExchangeApiKeyResponse:
-        return await exchange_api_key(self.address("org"), api_key, self.timeout)
+        return await exchange_api_key(self.address("org"), api_key, self.timeout, self.environ)

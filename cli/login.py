@@ -74,7 +74,7 @@ async def run_login(args: argparse.Namespace, client: Client, out: Output) -> in
         for service in sessions.SERVICES
     }
     try:
-        response = await exchange_api_key(addresses["org"], api_key, client.timeout)
+        response = await exchange_api_key(addresses["org"], api_key, client.timeout, client.environ)
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             raise CliError(

@@ -11,6 +11,10 @@ access token and grpcurl examples, writes `.sensei/dev.env` (with
 `SENSEI_SAMPLE_DATABASE_URL`, a superuser URL of the sample server, and
 `SENSEI_SAMPLE_SOURCE_URL` / `SENSEI_SAMPLE_TARGET_URL`), and on Ctrl-C stops the services
 (gracefully) and both servers.
+
+`SENSEI_DEV_TLS=1` (`make run TLS=1`): a throwaway CA and certificates under `.sensei/tls/`
+(devstack/tls.py), the services require client certificates, and `.sensei/dev.env` gets the
+CLI's `SENSEI_TLS_*` (the grpcurl examples printed then use `-cacert/-cert/-key`).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack.postgres import EmbeddedPostgres
+from devstack.tls import write_dev_tls
 from sensei.org.v1 import auth_pb2, auth_pb2_grpc
 from shared.config import DEFAULT_PORTS
 from shared.db import migrate, service_migrations
+from shared.tls import TlsSettings, secure_channel
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".sensei"
@@ -124,8 +130,28 @@ async def _bootstrap(database_url: str) -> dict[str, str]:
     }
 
 
-async def _wait_serving(address: str, process: asyncio.subprocess.Process, name: str) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
+def _channel(address: str, tls: TlsSettings | None) -> grpc.aio.Channel:
+    return secure_channel(address, tls) if tls else grpc.aio.insecure_channel(address)
+
+
+def grpcurl_flags(people_tls: dict[str, str]) -> str:
+    """How grpcurl reaches the services: `-plaintext`, or the CA and a client certificate."""
+    if not people_tls:
+        return "-plaintext"
+    return " ".join(
+        f"-{flag} {os.path.relpath(people_tls[name], REPO)}"
+        for flag, name in (
+            ("cacert", "SENSEI_TLS_CA_FILE"),
+            ("cert", "SENSEI_TLS_CLIENT_CERT_FILE"),
+            ("key", "SENSEI_TLS_CLIENT_KEY_FILE"),
+        )
+    )
+
+
+async def _wait_serving(
+    address: str, process: asyncio.subprocess.Process, name: str, tls: TlsSettings | None
+) -> None:
+    async with _channel(address, tls) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for _ in range(600):
             if process.returncode is not None:
@@ -140,8 +166,8 @@ async def _wait_serving(address: str, process: asyncio.subprocess.Process, name:
     raise RuntimeError(f"{name} did not become SERVING at {address}")
 
 
-async def _token(org_address: str, api_key: str) -> str:
-    async with grpc.aio.insecure_channel(org_address) as channel:
+async def _token(org_address: str, api_key: str, tls: TlsSettings | None) -> str:
+    async with _channel(org_address, tls) as channel:
         auth = auth_pb2_grpc.AuthServiceStub(channel)
         response = await auth.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=api_key))
         return str(response.access_token)
@@ -171,6 +197,11 @@ async def run() -> None:
             SENSEI_DATABASE_URL=database_url,
             SENSEI_SERVICE_API_KEY=identity["SENSEI_SERVICE_API_KEY"],
         )
+        people_tls: dict[str, str] = {}
+        if os.environ.get("SENSEI_DEV_TLS", "").strip().lower() in {"1", "true", "yes"}:
+            services_tls, people_tls = write_dev_tls(STATE / "tls")
+            env.update(services_tls)
+        tls = TlsSettings.from_env(people_tls)
         addresses = {}
         for name in SERVICES:
             service_port = int(env.get(f"SENSEI_{name.upper()}_PORT", DEFAULT_PORTS[name]))
@@ -181,17 +212,20 @@ async def run() -> None:
                 sys.executable, "-m", f"services.{name}", env=env, cwd=REPO
             )
             processes.append((name, process))
-            await _wait_serving(addresses[name], process, name)
-        token = await _token(addresses["org"], identity["SENSEI_API_KEY"])
+            await _wait_serving(addresses[name], process, name, tls)
+        token = await _token(addresses["org"], identity["SENSEI_API_KEY"], tls)
         dev_env = {
             **{f"SENSEI_{n.upper()}_ADDR": a for n, a in addresses.items()},
             "SENSEI_DATABASE_URL": database_url,
             **samples,
             **identity,
             "SENSEI_TOKEN": token,
+            **people_tls,
         }
         (STATE / "dev.env").write_text("".join(f"{k}={v}\n" for k, v in dev_env.items()))
-        _print_banner(addresses, identity, token, database_url, samples)
+        _print_banner(
+            addresses, identity, token, database_url, samples, grpcurl=grpcurl_flags(people_tls)
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -217,8 +251,15 @@ def _print_banner(
     token: str,
     database_url: str,
     samples: dict[str, str],
+    *,
+    grpcurl: str,
 ) -> None:
     org = identity["SENSEI_ORG_ID"]
+    tls_note = (
+        ["TLS: mutual TLS required (certificates in .sensei/tls/, throwaway)."]
+        if grpcurl != "-plaintext"
+        else []
+    )
     lines = [
         "",
         "Sensei is running.",
@@ -232,14 +273,15 @@ def _print_banner(
         "Platform operator API key (signing keys, patterns; no tenant data):",
         f"  {identity['SENSEI_OPERATOR_API_KEY']}",
         "",
+        *tls_note,
         "Try it (a token valid for 15 minutes is in $SENSEI_TOKEN):",
         "  source .sensei/dev.env",
-        f"  .venv/bin/grpcurl -plaintext {addresses['org']} list",
-        '  .venv/bin/grpcurl -plaintext -H "authorization: Bearer $SENSEI_TOKEN" \\',
+        f"  .venv/bin/grpcurl {grpcurl} {addresses['org']} list",
+        f'  .venv/bin/grpcurl {grpcurl} -H "authorization: Bearer $SENSEI_TOKEN" \\',
         f'    -d \'{{"name": "organizations/{org}"}}\' \\',
         f"    {addresses['org']} sensei.org.v1.OrganizationService/GetOrganization",
         "  # a fresh token:",
-        '  .venv/bin/grpcurl -plaintext -d "{\\"api_key\\": \\"$SENSEI_API_KEY\\"}" \\',
+        f'  .venv/bin/grpcurl {grpcurl} -d "{{\\"api_key\\": \\"$SENSEI_API_KEY\\"}}" \\',
         f"    {addresses['org']} sensei.org.v1.AuthService/ExchangeApiKey",
         "",
         "Ctrl-C stops everything; data stays in .sensei/.",

@@ -3,6 +3,9 @@
 Every channel a service opens to another service should come from `channel(address)` (or
 pass `outgoing_interceptors()` and `internal_options()` to `grpc.aio.insecure_channel`):
 
+- given an address from `ServiceConfig.address_of`, the channel speaks TLS and presents the
+  client certificate when the `SENSEI_TLS_*` settings say so (shared/tls.py);
+
 - each outgoing call sends the id of the request being served (`x-request-id`, set by
   `shared.interceptor`), so one id follows a request through every service it touches and
   shows in each one's JSON logs. A caller that sets `x-request-id` itself keeps its own;
@@ -25,6 +28,7 @@ from typing import Any
 import grpc
 
 from shared.context import REQUEST_ID_HEADER, current_request_id, remaining_time
+from shared.tls import Target
 
 # The retry policy of internal channels, and the one published for clients.
 SERVICE_CONFIG_FILE = Path(__file__).with_name("service_config.json")
@@ -34,7 +38,19 @@ _SHORTEST_TIMEOUT = 0.001
 
 
 def channel(address: str, *, options: Sequence[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
-    """An insecure `grpc.aio` channel to `address`: request id, bounded deadline, retries."""
+    """A `grpc.aio` channel to `address`: request id, bounded deadline, retries.
+
+    TLS (and a client certificate) when `address` is a `shared.tls.Target` with settings,
+    as `ServiceConfig.address_of` returns; plaintext otherwise.
+    """
+    tls = address.tls if isinstance(address, Target) else None
+    if tls is not None:
+        return grpc.aio.secure_channel(
+            address,
+            tls.channel_credentials(),
+            options=[*internal_options(), *tls.channel_options(), *(options or ())],
+            interceptors=outgoing_interceptors(),
+        )
     return grpc.aio.insecure_channel(
         address,
         options=[*internal_options(), *(options or ())],

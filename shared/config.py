@@ -6,8 +6,8 @@ Per service `<S>` (ORG, MIGRATION, VERIFICATION, PATTERN):
 `ServiceConfig.setting("NAME")` → `SENSEI_<S>_NAME`. Suite-wide: `SENSEI_<S>_ADDR` (where
 the other services are), `SENSEI_SERVICE_API_KEY`, `SENSEI_PAGE_TOKEN_SECRET`,
 `SENSEI_GRACE_SECONDS`, `SENSEI_MAX_MESSAGE_BYTES`, `SENSEI_REUSE_PORT`, `SENSEI_LOG_LEVEL`,
-`SENSEI_ENV` (`dev` or `production`, the default; see shared/secrets.py), and the gRPC
-connection limits of `ConnectionLimits`.
+`SENSEI_ENV` (`dev` or `production`, the default; see shared/secrets.py), the gRPC
+connection limits of `ConnectionLimits`, and `SENSEI_TLS_*` (shared/tls.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from shared.tls import Target, TlsSettings
 
 PREFIX = "SENSEI_"
 
@@ -77,14 +79,16 @@ class ServiceConfig:
     revocation_max_staleness_seconds: float = 30.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    # `SENSEI_TLS_*` (shared/tls.py); None: plaintext port and channels.
+    tls: TlsSettings | None = None
 
     def setting(self, name: str, default: str | None = None) -> str | None:
         """A service-specific setting: `SENSEI_<SERVICE>_<NAME>`."""
         return self.env.get(f"{PREFIX}{self.service.upper()}_{name}", default)
 
     def address_of(self, service: str) -> str:
-        """Where another service listens (`host:port`)."""
-        return self.addresses[service]
+        """Where another service listens (`host:port`), with the TLS settings to reach it."""
+        return Target(self.addresses[service], self.tls)
 
     @property
     def is_dev(self) -> bool:
@@ -142,6 +146,7 @@ def load(service: str, env: Mapping[str, str] | None = None) -> ServiceConfig:
         ),
         env=dict(source),
         limits=_limits(get),
+        tls=TlsSettings.from_env(source),
     )
 
 

@@ -3,7 +3,9 @@
 `start(definition, config)` opens the service's database pool (after migrating its
 schema), lets the service register its servicers and background workers, and starts a
 `grpc.aio` server with the shared interceptor, the health service (per service and "")
-and server reflection, and serves its Prometheus metrics over HTTP (`shared.metrics`).
+and server reflection, and serves its Prometheus metrics over HTTP (`shared.metrics`). Its
+gRPC port speaks TLS (mutual TLS with `SENSEI_TLS_CLIENT_AUTH=require`) when
+`SENSEI_TLS_CERT_FILE` is set (shared/tls.py).
 `main(definition)` runs it until SIGTERM/SIGINT, then shuts down gracefully: health turns
 NOT_SERVING first, in-flight calls get a grace period to finish. A configuration error
 (including a public or missing secret outside `SENSEI_ENV=dev`, see shared/secrets.py) stops
@@ -224,7 +226,11 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable((*definition.service_names, health.SERVICE_NAME), server)
-        port = server.add_insecure_port(f"{config.host}:{config.port}")
+        listen = f"{config.host}:{config.port}"
+        if config.tls is not None and config.tls.serves_tls:
+            port = server.add_secure_port(listen, config.tls.server_credentials())
+        else:
+            port = server.add_insecure_port(listen)
         if port == 0:
             raise OSError(f"cannot listen on {config.host}:{config.port}")
         await server.start()

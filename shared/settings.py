@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from shared import tls
 from shared.config import DEFAULT_PORTS, PREFIX, ConfigError
 from shared.metrics import METRICS_PORT_OFFSET
 
@@ -192,6 +193,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SENSEI_METRICS_MAX_CONNECTIONS", integer(minimum=1)),
     Setting("SENSEI_METRICS_TIMEOUT_SECONDS", _POSITIVE_SECONDS),
     *(Setting(f"SENSEI_{other.upper()}_ADDR", address()) for other in DEFAULT_PORTS),
+    Setting(tls.CERT_FILE, tls.certificate_file()),
+    Setting(tls.KEY_FILE, tls.private_key_file()),
+    Setting(tls.CA_FILE, tls.certificate_file()),
+    Setting(tls.CLIENT_AUTH, one_of(*tls.CLIENT_AUTH_CHOICES)),
+    Setting(tls.CLIENT_CERT_FILE, tls.certificate_file()),
+    Setting(tls.CLIENT_KEY_FILE, tls.private_key_file()),
+    Setting(tls.SERVER_NAME, tls.server_name()),
     ServiceSetting("SENSEI_ORG_KEY_ENCRYPTION_KEY", key(), "org"),
     ServiceSetting("SENSEI_ORG_TOKEN_TTL_SECONDS", integer(minimum=10, maximum=86_400), "org"),
     ServiceSetting(
@@ -232,6 +240,7 @@ def problems(
             if problem:
                 found.append(f"{name} {problem}, got {raw!r}")
     found.extend(_derived_metrics_port(service, env))
+    found.extend(tls.pair_problems(env))
     return found
 
 

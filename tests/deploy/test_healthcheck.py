@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from devstack.postgres import free_port
+from devstack.tls import make_authority
 from tests.harness import Suite
+from tests.harness.tls import service_tls_env
 
 
-async def healthcheck(*args: str) -> tuple[int, str]:
+async def healthcheck(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("SENSEI_TLS_")}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "shared.healthcheck",
         *args,
+        env={**plain, **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -44,3 +51,19 @@ async def test_draining_server_fails(suite: Suite) -> None:
     await suite.start("org")
     await suite.running["org"].health.enter_graceful_shutdown()
     assert (await healthcheck(suite.address("org")))[0] == 1
+
+
+async def test_a_mutual_tls_server_passes_with_the_containers_tls_settings(
+    suite: Suite, tmp_path: Path
+) -> None:
+    tls_env = service_tls_env(make_authority(), tmp_path / "tls")
+    suite.env.update(tls_env)
+    await suite.start("org")
+    address = suite.address("org")
+    assert (await healthcheck(address, env=tls_env))[0] == 0  # as compose runs it
+    flags = ["--tls-ca", tls_env["SENSEI_TLS_CA_FILE"], "--tls-cert"]
+    flags += [tls_env["SENSEI_TLS_CERT_FILE"], "--tls-key", tls_env["SENSEI_TLS_KEY_FILE"]]
+    assert (await healthcheck(address, *flags))[0] == 0
+    status, out = await healthcheck(address, "--timeout", "2")  # plaintext: refused
+    assert status == 1
+    assert "UNAVAILABLE" in out

@@ -30,6 +30,7 @@ from sensei.org.v1 import (
 from shared import config as config_module
 from shared import secrets
 from shared.server import RunningService, ServiceDefinition, start
+from shared.tls import TlsSettings, secure_channel
 
 ALL_SERVICES = ("org", "migration", "verification", "pattern")
 
@@ -170,9 +171,14 @@ class Suite:
         return self.running[service].address
 
     def channel(self, service: str) -> grpc.aio.Channel:
-        """A (cached) channel to a running service."""
+        """A (cached) channel to a running service: TLS when the suite's env sets
+        `SENSEI_TLS_*` (with the client certificate the services use)."""
         if service not in self._channels:
-            self._channels[service] = grpc.aio.insecure_channel(self.address(service))
+            tls = TlsSettings.from_env(self.env)
+            address = self.address(service)
+            self._channels[service] = (
+                secure_channel(address, tls) if tls else grpc.aio.insecure_channel(address)
+            )
         return self._channels[service]
 
     def stub(self, service: str, stub_class: type[Any]) -> Any:
