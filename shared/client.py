@@ -15,7 +15,8 @@ pass `outgoing_interceptors()` and `internal_options()` to `grpc.aio.insecure_ch
   the call being served), so no downstream call outlives its caller's deadline
   (docs/api-conventions.md#deadlines-and-retries);
 - the channel retries UNAVAILABLE only, at most 3 attempts with exponential backoff, as
-  `service_config.json` says (the same file is published for clients).
+  `service_config.json` says (the same file is published for clients);
+- when tracing is on (shared/tracing.py), each call is a client span and sends `traceparent`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import grpc
 
+from shared import tracing
 from shared.context import REQUEST_ID_HEADER, current_request_id, remaining_time
 from shared.tls import Target
 
@@ -64,9 +66,11 @@ def internal_options() -> list[tuple[str, Any]]:
 
 
 def outgoing_interceptors() -> list[grpc.aio.ClientInterceptor]:
-    """Client interceptors adding `x-request-id` to calls of all four kinds."""
+    """Client interceptors adding `x-request-id` (and, when tracing, `traceparent`) to calls
+    of all four kinds."""
     # grpc.aio files each interceptor under one kind only, so one object per kind.
     return [
+        *tracing.client_interceptors(),
         _UnaryUnaryRequestId(),
         _UnaryStreamRequestId(),
         _StreamUnaryRequestId(),

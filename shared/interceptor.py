@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
+from shared import tracing
 from shared.auth import AccessControl
 from shared.context import REQUEST_ID_HEADER, begin_call, current_request_id
 from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS
@@ -162,7 +163,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         elif isinstance(exc, NotImplementedError):
             return (grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet", ())
         else:
-            trace_id = uuid.uuid4().hex
+            ids = tracing.current_ids()
+            trace_id = ids[0] if ids else uuid.uuid4().hex
             log.error(
                 "unexpected error in %s (trace id %s, request id %s)",
                 method,

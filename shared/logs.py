@@ -1,4 +1,5 @@
-"""Structured JSON logs, one object per line, with the request id of the call being served."""
+"""Structured JSON logs, one object per line, with the request id of the call being served
+and, when tracing is on, the trace and span ids of the current span."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from shared import tracing
 from shared.context import current_request_id
 
 
@@ -28,6 +30,9 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id:
             entry["request_id"] = request_id
+        ids = tracing.current_ids()
+        if ids:
+            entry["trace_id"], entry["span_id"] = ids
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from shared import names
+from shared import names, tracing
 from shared.db import Connection
 from shared.principals import current_peer_ip, current_principal_or_none
 
@@ -44,7 +44,8 @@ async def record(
     event_id = str(uuid.uuid4())
     await conn.execute(
         "INSERT INTO audit_outbox (event_id, org_id, user_id, actor, action, resource_type,"
-        " resource_id, ip_address, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+        " resource_id, ip_address, details, traceparent)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)",
         event_id,
         org_id or PLATFORM_ORG_ID,
         principal.user_id if principal else None,
@@ -54,6 +55,7 @@ async def record(
         resource_id,
         current_peer_ip(),
         json.dumps(details or {}),
+        tracing.current_traceparent(),
     )
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
     return event_id

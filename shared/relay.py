@@ -22,7 +22,7 @@ import asyncpg
 import grpc
 
 from sensei.org.v1 import audit_pb2, audit_pb2_grpc
-from shared import client, protoconv
+from shared import client, protoconv, tracing
 from shared.credentials import ServiceCredentials
 from shared.db import DATABASE_ERRORS, Connection
 from shared.errors import DomainError, InvalidArgument
@@ -47,6 +47,8 @@ class OutboxEvent:
     details: dict[str, Any]
     occurred_at: datetime
     service: str
+    # The request that recorded it (W3C traceparent), when tracing was on.
+    traceparent: str | None = None
 
     def to_proto(self) -> audit_pb2.AuditEvent:
         """The AuditEvent message of this event."""
@@ -142,7 +144,7 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT position, event_id::text, org_id::text, user_id::text, actor, action,"
-                " resource_type, resource_id, ip_address, details::text, occurred_at"
+                " resource_type, resource_id, ip_address, details::text, occurred_at, traceparent"
                 " FROM audit_outbox WHERE dead_at IS NULL"
                 " ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
@@ -162,17 +164,23 @@ class OutboxRelay:
                     details=json.loads(row["details"]),
                     occurred_at=row["occurred_at"],
                     service=self._service,
+                    traceparent=row["traceparent"],
                 )
                 for row in rows
             ]
             positions = [row["position"] for row in rows]
-            try:
-                await self._deliver(events)
-                delivered = positions
-            except Exception as exc:
-                if not _rejected(exc):
-                    raise
-                delivered = await self._deliver_one_by_one(conn, events, positions)
+            with tracing.linked_span(
+                "audit relay delivery",
+                (event.traceparent for event in events),
+                {"sensei.audit.events": len(events)},
+            ):
+                try:
+                    await self._deliver(events)
+                    delivered = positions
+                except Exception as exc:
+                    if not _rejected(exc):
+                        raise
+                    delivered = await self._deliver_one_by_one(conn, events, positions)
             await conn.execute(
                 "DELETE FROM audit_outbox WHERE position = ANY($1::bigint[])", delivered
             )

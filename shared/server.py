@@ -30,7 +30,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from shared import config as config_module
-from shared import reflection
+from shared import reflection, tracing
 from shared import secrets as secret_settings
 from shared import settings as settings_check
 from shared.auth import AccessControl, TokenFreshness, access_rules
@@ -218,7 +218,10 @@ async def start(definition: ServiceDefinition, config: ServiceConfig) -> Running
         )
         context.metrics.rpcs.initialize(definition.service_names)
         server = grpc.aio.server(
-            interceptors=[ServiceInterceptor(config.domain, access, context.metrics.rpcs)],
+            interceptors=[
+                *tracing.server_interceptors(),
+                ServiceInterceptor(config.domain, access, context.metrics.rpcs),
+            ],
             options=server_options(config),
         )
         for add_to_server, servicer in context.servicers:
@@ -354,6 +357,7 @@ def main(definition: ServiceDefinition) -> None:
         settings_check.check(definition.name, os.environ)
         config = config_module.load(definition.name)
         configure_logging(config.log_level, definition.name)
+        tracing.configure(definition.name)  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
         asyncio.run(serve(definition, config))
     except ConfigError as exc:
         # One line a person can act on per bad value, not a traceback; 2 = misconfigured

@@ -343,6 +343,8 @@ class Lease:
     verification_id: str
     worker_id: str
     attempt: int
+    # The request that queued the job (W3C traceparent), when tracing was on.
+    traceparent: str | None = None
 
 
 class LeaseLost(Exception):

@@ -41,7 +41,7 @@ from services.verification.envelope import CertificateClaims, SchemaSubject
 from services.verification.feed import ChangeFeed
 from services.verification.row_counts import ProgressCallback
 from services.verification.use_cases.signing_keys import SigningKeys
-from shared import outbox
+from shared import outbox, tracing
 from shared.db import CONFLICT_DB_ERRORS, TRANSIENT_DB_ERRORS, Connection
 from shared.errors import Unavailable
 from shared.listen import wait_woken
@@ -103,7 +103,12 @@ class Worker:
         if claimed is None:
             return False
         lease, verification = claimed
-        await self.process(lease, verification)
+        with tracing.linked_span(
+            "verification job",
+            [lease.traceparent],
+            {"sensei.verification.id": lease.verification_id, "sensei.job.attempt": lease.attempt},
+        ):
+            await self.process(lease, verification)
         return True
 
     async def claim(self) -> tuple[Lease, Verification] | None:

@@ -6,6 +6,7 @@ New jobs are announced on `JOBS_CHANNEL` (at commit), so idle workers wake at on
 from __future__ import annotations
 
 from services.verification.domain import Lease
+from shared import tracing
 from shared.db import Connection
 
 JOBS_CHANNEL = "sensei_verification_jobs"
@@ -13,7 +14,11 @@ JOBS_CHANNEL = "sensei_verification_jobs"
 
 async def enqueue_job(conn: Connection, verification_id: str) -> None:
     """Queues the job of a verification and wakes idle workers (at commit)."""
-    await conn.execute("INSERT INTO jobs (verification_id) VALUES ($1)", verification_id)
+    await conn.execute(
+        "INSERT INTO jobs (verification_id, traceparent) VALUES ($1, $2)",
+        verification_id,
+        tracing.current_traceparent(),
+    )
     await conn.execute("SELECT pg_notify($1, $2)", JOBS_CHANNEL, verification_id)
 
 
@@ -30,13 +35,13 @@ async def claim_next_job(conn: Connection, worker_id: str, lease_seconds: float)
         " UPDATE jobs SET state = 'running', worker_id = $1, attempts = attempts + 1,"
         " lease_until = clock_timestamp() + make_interval(secs => $2), updated_at = now()"
         " FROM next WHERE jobs.verification_id = next.verification_id"
-        " RETURNING jobs.verification_id::text AS verification_id, jobs.attempts",
+        " RETURNING jobs.verification_id::text AS verification_id, jobs.attempts, jobs.traceparent",
         worker_id,
         lease_seconds,
     )
     if row is None:
         return None
-    return Lease(row["verification_id"], worker_id, row["attempts"])
+    return Lease(row["verification_id"], worker_id, row["attempts"], row["traceparent"])
 
 
 async def renew_lease(conn: Connection, lease: Lease, lease_seconds: float) -> bool:
