@@ -30,7 +30,8 @@ from benchmarks.bench import Bench
 from benchmarks.report import Line
 from benchmarks.search_quality import hit_rates, labelled_queries
 from services.pattern import catalog
-from services.pattern.embedder import EMBEDDER_KINDS, Embedder, embedder_named
+from services.pattern.embedder import Embedder
+from services.pattern.embedders import EMBEDDER_KINDS, embedder_named
 from services.pattern.index import IndexEntry
 from services.pattern.index_pgvector import PgvectorIndex, vector_literal
 

@@ -2,8 +2,9 @@
 
 `Embedder` is what the service needs from one (a name, a dimension, `embed`); the default is
 the learned `embedder_wordllama.WordLlamaEmbedder`, chosen with `SENSEI_PATTERN_EMBEDDER`
-(`embedder_named`). Feature hashing needs no model and no download: a text becomes a bag of
-features (its lowercased identifier and keyword tokens, the parts of snake_case identifiers,
+(`embedders.embedder_named`). Feature hashing needs no model and no download: a text becomes
+a bag of features (its lowercased identifier and keyword tokens, the parts of snake_case
+identifiers,
 adjacent-token bigrams and character trigrams of each token), each feature is hashed with
 BLAKE2b to one coordinate and a sign, and the sum is L2-normalized. Equal texts give equal
 vectors in every process and on every machine; texts that share identifiers, keywords and
@@ -21,10 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 DEFAULT_DIMENSION = 256
-FEATURE_HASHING = "feature-hashing"
-WORDLLAMA = "wordllama"
-DEFAULT_EMBEDDER = WORDLLAMA
-EMBEDDER_KINDS = (WORDLLAMA, FEATURE_HASHING)
+
 
 # Identifiers (with `_` and `$`), numbers; quotes and punctuation only separate tokens.
 _TOKEN = re.compile(r"[a-z_][a-z0-9_$]*|[0-9]+")
@@ -57,19 +55,6 @@ class Embedder(Protocol):
     def embed(self, text: str) -> tuple[float, ...]:
         """The unit-length embedding of `text`; raises NothingToEmbed when it has no token."""
         ...
-
-
-def embedder_named(kind: str, dimension: int = DEFAULT_DIMENSION) -> Embedder:
-    """The embedder `SENSEI_PATTERN_EMBEDDER` names; ValueError for an unknown kind or a
-    dimension the kind cannot produce."""
-    if kind == FEATURE_HASHING:
-        return FeatureHashingEmbedder(dimension)
-    if kind == WORDLLAMA:
-        # Imported here: loading numpy and the model is for the services that use it.
-        from services.pattern.embedder_wordllama import WordLlamaEmbedder
-
-        return WordLlamaEmbedder(dimension)
-    raise ValueError(f"unknown embedder {kind!r}: use one of {', '.join(EMBEDDER_KINDS)}")
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from sensei.pattern.v1 import pattern_pb2_grpc
-from services.pattern.embedder import (
-    DEFAULT_DIMENSION,
-    DEFAULT_EMBEDDER,
-    Embedder,
-    embedder_named,
-)
+from services.pattern.embedder import DEFAULT_DIMENSION, Embedder
+from services.pattern.embedders import DEFAULT_EMBEDDER, embedder_named
 from services.pattern.index import VectorIndex
 from services.pattern.index_pgvector import DEFAULT_EF_SEARCH, PgvectorIndex
 from services.pattern.index_weaviate import DEFAULT_COLLECTION, DEFAULT_GRPC_PORT, WeaviateIndex

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.pattern.embedder import (
-    DEFAULT_EMBEDDER,
-    FeatureHashingEmbedder,
-    NothingToEmbed,
-    embedder_named,
-)
+from services.pattern.embedder import FeatureHashingEmbedder, NothingToEmbed
 from services.pattern.embedder_wordllama import WordLlamaEmbedder
+from services.pattern.embedders import DEFAULT_EMBEDDER, embedder_named
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEXT = "Copy a large table in chunks ordered by primary key"
