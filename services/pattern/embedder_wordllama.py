@@ -7,7 +7,7 @@ pointed at the installed package as its cache directory (it looks for the tokeni
 tokenized, its token vectors averaged and L2-normalized; about 0.1 ms a sentence on one
 core. Smaller dimensions (64, 128) truncate the model's vectors, as WordLlama's
 matryoshka training allows. Chosen by measurement over the starter catalog's paraphrased
-queries (benchmarks/RESULTS.md, "pattern search quality").
+queries (`make bench`, pattern-quality: top-3 0.51 against feature hashing's 0.12).
 """
 
 from __future__ import annotations
