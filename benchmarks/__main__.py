@@ -61,6 +61,7 @@ def parse_options(argv: Sequence[str]) -> tuple[Options, Run]:
         ("checksum-changes", int, "rows changed/deleted/added in the target"),
         ("reladiff-threads", int, "reladiff connections per database"),
         ("patterns", int, "patterns in the vector index"),
+        ("large-patterns", int, "the large index of the pattern-scale lines (0: skip)"),
         ("recall-queries", int, "queries checked for recall@10"),
         ("channels", int, "client connections of the multi-core lines"),
     ]

@@ -38,6 +38,8 @@ class Options:
     checksum_changes: int = 12
     reladiff_threads: int = 1
     patterns: int = 5000
+    # The large size of the pattern-scale lines (0: only `patterns`).
+    large_patterns: int = 100_000
     recall_queries: int = 50
     channels: int = 8
     profile: bool = False

@@ -28,6 +28,7 @@ from benchmarks.bench import (
 )
 from benchmarks.comparisons import checksum, search
 from benchmarks.loadgen import REPO, combined
+from benchmarks.pattern_scale import pattern_quality, pattern_scale
 from benchmarks.report import Line, ratio_text
 from devstack.postgres import free_port
 from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
@@ -40,7 +41,17 @@ from shared.pagination import PageTokens
 # Requests per page of the alternating (drift-free) ListAuditLogs check.
 _ALTERNATIONS = 100
 
-SCENARIOS = ("reads", "writes", "ingest", "audit-pages", "checksum", "search", "multicore")
+SCENARIOS = (
+    "reads",
+    "writes",
+    "ingest",
+    "audit-pages",
+    "checksum",
+    "search",
+    "multicore",
+    "pattern-quality",
+    "pattern-scale",
+)
 
 
 # --- unary reads ----------------------------------------------------------------------
@@ -420,4 +431,6 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "checksum": checksum,
     "search": search,
     "multicore": multicore,
+    "pattern-quality": pattern_quality,
+    "pattern-scale": pattern_scale,
 }

@@ -6,8 +6,9 @@ platform's own server, which the services refuse as a destination (shared/destin
 The services run with `SENSEI_ENV=dev`, so loopback destinations other than the platform's
 server are allowed (the sample server, a local MariaDB).
 
-Data lives under `.sensei/` (kept across restarts). Prints the addresses, a bootstrap
-access token and grpcurl examples, writes `.sensei/dev.env` (with
+Once the services serve, the starter pattern catalog is loaded (idempotently:
+`devstack/catalog.py`). Data lives under `.sensei/` (kept across restarts). Prints the
+addresses, a bootstrap access token and grpcurl examples, writes `.sensei/dev.env` (with
 `SENSEI_SAMPLE_DATABASE_URL`, a superuser URL of the sample server, and
 `SENSEI_SAMPLE_SOURCE_URL` / `SENSEI_SAMPLE_TARGET_URL`), and on Ctrl-C stops the services
 (gracefully) and both servers.
@@ -31,12 +32,13 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devstack.catalog import seed_patterns
 from devstack.postgres import EmbeddedPostgres
 from devstack.tls import write_dev_tls
 from sensei.org.v1 import auth_pb2, auth_pb2_grpc
 from shared.config import DEFAULT_PORTS
 from shared.db import migrate, service_migrations
-from shared.tls import TlsSettings, secure_channel
+from shared.tls import Target, TlsSettings, secure_channel
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".sensei"
@@ -213,6 +215,16 @@ async def run() -> None:
             )
             processes.append((name, process))
             await _wait_serving(addresses[name], process, name, tls)
+        seeded = await seed_patterns(
+            Target(addresses["org"], tls),
+            Target(addresses["pattern"], tls),
+            identity["SENSEI_SERVICE_API_KEY"],
+        )
+        print(
+            f"starter patterns: {seeded.created} created, {seeded.updated} updated,"
+            f" {seeded.unchanged} unchanged",
+            flush=True,
+        )
         token = await _token(addresses["org"], identity["SENSEI_API_KEY"], tls)
         dev_env = {
             **{f"SENSEI_{n.upper()}_ADDR": a for n, a in addresses.items()},

@@ -1,11 +1,14 @@
-"""The built-in offline embedder: signed feature hashing of text and DDL.
+"""What an embedder is, and the dependency-free one: signed feature hashing of text and DDL.
 
-No model and no download: a text becomes a bag of features (its lowercased identifier and
-keyword tokens, the parts of snake_case identifiers, adjacent-token bigrams and character
-trigrams of each token), each feature is hashed with BLAKE2b to one coordinate and a sign,
-and the sum is L2-normalized. Equal texts give equal vectors in every process and on every
-machine; texts that share identifiers, keywords and spellings point the same way, so cosine
-similarity ranks them closer than unrelated texts.
+`Embedder` is what the service needs from one (a name, a dimension, `embed`); the default is
+the learned `embedder_wordllama.WordLlamaEmbedder`, chosen with `SENSEI_PATTERN_EMBEDDER`
+(`embedders.embedder_named`). Feature hashing needs no model and no download: a text becomes
+a bag of features (its lowercased identifier and keyword tokens, the parts of snake_case
+identifiers,
+adjacent-token bigrams and character trigrams of each token), each feature is hashed with
+BLAKE2b to one coordinate and a sign, and the sum is L2-normalized. Equal texts give equal
+vectors in every process and on every machine; texts that share identifiers, keywords and
+spellings point the same way, so cosine similarity ranks them closer than unrelated texts.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 DEFAULT_DIMENSION = 256
+
 
 # Identifiers (with `_` and `$`), numbers; quotes and punctuation only separate tokens.
 _TOKEN = re.compile(r"[a-z_][a-z0-9_$]*|[0-9]+")
@@ -32,6 +37,24 @@ _TRIGRAM_WEIGHT = 0.25
 
 class NothingToEmbed(ValueError):
     """The text holds no token (empty, or only punctuation and whitespace)."""
+
+
+class Embedder(Protocol):
+    """Turns text into a unit vector; equal texts give equal vectors in every process."""
+
+    @property
+    def name(self) -> str:
+        """Identifies the model and its dimension; vectors of two names never mix."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        ...
+
+    def embed(self, text: str) -> tuple[float, ...]:
+        """The unit-length embedding of `text`; raises NothingToEmbed when it has no token."""
+        ...
 
 
 @dataclass(frozen=True)

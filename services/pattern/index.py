@@ -1,8 +1,10 @@
 """The vector index seen by the pattern service: one interface, two backends.
 
 PostgreSQL is the source of truth; an index only holds, per pattern, its embedding id, its
-vector and its type (for filtered search). `index_pgvector.PgvectorIndex` is the embedded
-default; `index_weaviate.WeaviateIndex` is used when a Weaviate URL is configured.
+vector and its type (for filtered search), and once for all its vectors the name of the
+embedder they come from (so vectors of two embedders never meet in one search).
+`index_pgvector.PgvectorIndex` is the embedded default; `index_weaviate.WeaviateIndex` is
+used when a Weaviate URL is configured.
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ class IndexDimensionMismatch(Exception):
         self.found = found
 
 
+class IndexEmbedderMismatch(Exception):
+    """The index holds vectors of another embedder than configured; it must be rebuilt."""
+
+    def __init__(self, expected: str, found: str | None) -> None:
+        super().__init__(
+            f"vector index holds vectors of embedder {found or '(unrecorded)'}, configured"
+            f" {expected}: run ReindexPatterns to embed the patterns again"
+        )
+        self.expected = expected
+        self.found = found
+
+
 class IndexWriteFailed(Exception):
     """The index refused some entries of a write (the indexer retries them later)."""
 
@@ -70,8 +84,14 @@ class VectorIndex(Protocol):
         """Length of every vector in the index."""
         ...
 
+    @property
+    def embedder(self) -> str:
+        """Name of the embedder whose vectors the index holds (recorded in the index)."""
+        ...
+
     async def ensure_ready(self) -> None:
-        """Connects and creates the index if absent; raises IndexDimensionMismatch."""
+        """Connects and creates the index if absent (an empty one adopts the configured
+        embedder); raises IndexDimensionMismatch or IndexEmbedderMismatch."""
         ...
 
     async def upsert(self, entries: Sequence[IndexEntry]) -> None:
@@ -93,7 +113,8 @@ class VectorIndex(Protocol):
         ...
 
     async def reset(self) -> None:
-        """Drops every entry and recreates the index empty with the configured dimension."""
+        """Drops every entry and recreates the index empty with the configured dimension
+        and embedder."""
         ...
 
     async def close(self) -> None:

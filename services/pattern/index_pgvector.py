@@ -1,10 +1,12 @@
 """The embedded default vector index: pgvector in the pattern service's own schema.
 
 One table, `{schema}.pattern_vectors(embedding_id uuid PK, pattern_type text, embedding
-vector(dim))`, with an HNSW index over cosine distance. Vectors cross the wire in pgvector's
-text form (`[0.1,0.2]`) cast in SQL, so any asyncpg pool works as is: no per-connection
-codec and no extra dependency. The extension's types and operators are schema-qualified,
-so the service's search_path does not matter.
+vector(dim))`, with an HNSW index over cosine distance; the table's comment names the
+embedder of its vectors. A search's similarity is computed by the index query itself (`1 -
+(embedding <=> query)`), nothing is scored again in Python. Vectors cross the wire in
+pgvector's text form (`[0.1,0.2]`) cast in SQL, so any asyncpg pool works as is: no per-
+connection codec and no extra dependency. The extension's types and operators are schema-
+qualified, so the service's search_path does not matter.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from services.pattern.embedder import DEFAULT_DIMENSION
 from services.pattern.index import (
     Backend,
     IndexDimensionMismatch,
+    IndexEmbedderMismatch,
     IndexEntry,
     IndexMatch,
     check_vector,
@@ -29,9 +32,9 @@ from services.pattern.index import (
 MAX_DIMENSION = 2000
 # Serializes DDL of concurrent replicas (arbitrary, fixed, unique to this table's setup).
 _DDL_LOCK_KEY = 0x5E45E1_0001
-# The HNSW candidate list: pgvector's default (40) found about half of the true top 10 on
-# 5,000 vectors (make bench); 200 finds about 96% for roughly 1 ms more.
-_MIN_EF_SEARCH = 200
+# The HNSW candidate list (at least the rows asked for): pgvector's default (40) found
+# about half of the true top 10 on 5,000 random vectors (make bench); see DEFAULT_EF_SEARCH.
+DEFAULT_EF_SEARCH = 200
 _MAX_EF_SEARCH = 1000
 # Iterative index scans (which keep filtered searches from coming back short) need 0.8.0.
 _ITERATIVE_SCAN_VERSION = (0, 8, 0)
@@ -48,6 +51,8 @@ class PgvectorIndex:
         schema: str = "pattern",
         table: str = "pattern_vectors",
         dimension: int = DEFAULT_DIMENSION,
+        embedder: str = "unspecified",
+        ef_search: int = DEFAULT_EF_SEARCH,
     ) -> None:
         for identifier in (schema, table):
             if not _IDENTIFIER.fullmatch(identifier):
@@ -58,6 +63,8 @@ class PgvectorIndex:
         self._schema = schema
         self._table = table
         self._dimension = dimension
+        self._embedder = embedder
+        self._ef_search = ef_search
         self._extension_schema: str | None = None
         self._iterative_scan = False
         self._ready = False
@@ -71,6 +78,11 @@ class PgvectorIndex:
     def dimension(self) -> int:
         """Length of every vector in the index."""
         return self._dimension
+
+    @property
+    def embedder(self) -> str:
+        """Name of the embedder whose vectors the table holds (its comment)."""
+        return self._embedder
 
     async def ensure_ready(self) -> None:
         """Creates the extension, schema, table and indexes if absent; checks the dimension.
@@ -91,6 +103,8 @@ class PgvectorIndex:
                 await self._create_table(conn)
             elif found != self._dimension:
                 raise IndexDimensionMismatch(expected=self._dimension, found=found)
+            else:
+                await self._check_embedder(conn)
         self._ready = True
 
     async def upsert(self, entries: Sequence[IndexEntry]) -> None:
@@ -138,12 +152,14 @@ class PgvectorIndex:
         args: list[object] = [vector_literal(vector), top_k]
         if pattern_type is not None:
             args.append(pattern_type)
+        ef_search = min(max(top_k, self._ef_search), _MAX_EF_SEARCH)
+        # One round trip for the settings (integers and a constant: nothing to quote).
+        settings = f"SET LOCAL hnsw.ef_search = {int(ef_search)}"
+        if self._iterative_scan:
+            # Keeps scanning the graph until enough rows pass the type filter.
+            settings += "; SET LOCAL hnsw.iterative_scan = strict_order"
         async with self._pool.acquire() as conn, conn.transaction():
-            ef_search = min(max(top_k, _MIN_EF_SEARCH), _MAX_EF_SEARCH)
-            await conn.execute("SELECT set_config('hnsw.ef_search', $1, true)", str(ef_search))
-            if self._iterative_scan:
-                # Keeps scanning the graph until enough rows pass the type filter.
-                await conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+            await conn.execute(settings)
             rows = await conn.fetch(query, *args)
         return [IndexMatch(row["embedding_id"], float(row["similarity"])) for row in rows]
 
@@ -201,6 +217,26 @@ class PgvectorIndex:
         await conn.execute(
             f'CREATE INDEX "{self._table}_pattern_type" ON {self._relation} (pattern_type)'
         )
+        await self._record_embedder(conn)
+
+    async def _check_embedder(self, conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+        recorded = await conn.fetchval(
+            "SELECT obj_description(to_regclass($1), 'pg_class')", f"{self._schema}.{self._table}"
+        )
+        if recorded == self._embedder:
+            return
+        if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {self._relation})"):
+            raise IndexEmbedderMismatch(expected=self._embedder, found=recorded)
+        await self._record_embedder(conn)  # empty: nothing to mix, adopt the configured one
+
+    async def _record_embedder(self, conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+        # COMMENT takes no parameters: format() quotes the name as a literal.
+        statement = await conn.fetchval(
+            "SELECT format('COMMENT ON TABLE %s IS %L', $1::text, $2::text)",
+            self._relation,
+            self._embedder,
+        )
+        await conn.execute(statement)
 
 
 def vector_literal(vector: Sequence[float]) -> str:

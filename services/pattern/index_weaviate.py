@@ -1,15 +1,16 @@
 """The vector index in an external Weaviate, through weaviate-client v4's async API.
 
-One collection (`SenseiPattern` by default) with self-provided vectors in
-one named vector, HNSW over cosine distance, and two text properties, `pattern_type` (for
-filtered search) and `fingerprint` (so an operator can tell objects apart). The object uuid
-is the pattern's embedding id. Calls stay within those listed in
+One collection (`SenseiPattern` by default) with self-provided vectors in one named vector,
+HNSW over cosine distance, and two text properties, `pattern_type` (for filtered search) and
+`fingerprint` (so an operator can tell objects apart). The object uuid is the pattern's
+embedding id. The vectors are the service's own embedder's (Weaviate runs no vectorizer),
+and the collection's description names that embedder. Calls stay within those listed in
 docs/architecture.md#weaviate-calls: connect (REST meta, then our own readiness check, REST
 ready; the client's init checks are off because they would also ask pypi.org for its latest
 version), collections over REST `/v1/schema`, single deletes over REST `/v1/objects`,
 batches over gRPC `BatchObjects` and `BatchDelete`, queries over gRPC `Search` (the first of
-which also proves gRPC reachable). Any failure to reach Weaviate
-surfaces as `shared.errors.Unavailable` (retryable), after at most `timeout_seconds`.
+which also proves gRPC reachable). Any failure to reach Weaviate surfaces as
+`shared.errors.Unavailable` (retryable), after at most `timeout_seconds`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from services.pattern.embedder import DEFAULT_DIMENSION
 from services.pattern.index import (
     Backend,
     IndexDimensionMismatch,
+    IndexEmbedderMismatch,
     IndexEntry,
     IndexMatch,
     IndexWriteFailed,
@@ -57,6 +59,8 @@ DEFAULT_COLLECTION = "SenseiPattern"
 DEFAULT_GRPC_PORT = 50051
 # The one named vector of the collection; named explicitly so writes and queries agree.
 VECTOR_NAME = "default"
+# The collection's description; its tail names the embedder of the vectors.
+_DESCRIPTION = "Sensei migration patterns (vectors only; PostgreSQL is the truth); embedder: "
 # Objects per BatchObjects / BatchDelete call and per page when counting.
 BATCH_SIZE = 500
 # gRPC backs off reconnecting for up to 2 minutes by default; a Weaviate back from an
@@ -81,6 +85,7 @@ class WeaviateIndex:
         dimension: int = DEFAULT_DIMENSION,
         api_key: str | None = None,
         timeout_seconds: float = 10.0,
+        embedder: str = "unspecified",
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -100,6 +105,7 @@ class WeaviateIndex:
         self._grpc_port = grpc_port
         self._collection_name = collection
         self._dimension = dimension
+        self._embedder = embedder
         self._api_key = api_key
         self._timeout_seconds = timeout_seconds
         self._client: weaviate.WeaviateAsyncClient | None = None
@@ -117,6 +123,11 @@ class WeaviateIndex:
         return self._dimension
 
     @property
+    def embedder(self) -> str:
+        """Name of the embedder whose vectors the collection holds (its description)."""
+        return self._embedder
+
+    @property
     def collection_name(self) -> str:
         """Name of the Weaviate collection holding the vectors."""
         return self._collection_name
@@ -132,11 +143,19 @@ class WeaviateIndex:
                     if not await client.collections.exists(self._collection_name):
                         await self._create_collection(client)
                     found = await self._stored_dimension(client)
+                    recorded = await self._recorded_embedder(client)
+                    if found is None and recorded != self._embedder:
+                        # Empty: nothing to mix; adopt the configured embedder.
+                        await client.collections.delete(self._collection_name)
+                        await self._create_collection(client)
+                        recorded = self._embedder
             except Unavailable:
                 await self._drop_client()
                 raise
             if found is not None and found != self._dimension:
                 raise IndexDimensionMismatch(expected=self._dimension, found=found)
+            if recorded != self._embedder:
+                raise IndexEmbedderMismatch(expected=self._embedder, found=recorded)
             self._ready = True
 
     async def upsert(self, entries: Sequence[IndexEntry]) -> None:
@@ -307,7 +326,7 @@ class WeaviateIndex:
         try:
             await client.collections.create(
                 self._collection_name,
-                description="Sensei migration patterns (vectors only; PostgreSQL is the truth)",
+                description=_DESCRIPTION + self._embedder,
                 properties=[
                     Property(
                         name="pattern_type",
@@ -329,6 +348,13 @@ class WeaviateIndex:
             # Another replica may have created it between our check and our create.
             if not await client.collections.exists(self._collection_name):
                 raise
+
+    async def _recorded_embedder(self, client: weaviate.WeaviateAsyncClient) -> str | None:
+        config = await client.collections.use(self._collection_name).config.get()
+        description = config.description or ""
+        return (
+            description.removeprefix(_DESCRIPTION) if description.startswith(_DESCRIPTION) else None
+        )
 
     async def _stored_dimension(self, client: weaviate.WeaviateAsyncClient) -> int | None:
         collection = client.collections.use(self._collection_name)

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.pattern import store
-from services.pattern.embedder import FeatureHashingEmbedder, NothingToEmbed
+from services.pattern.domain import as_float32
+from services.pattern.embedder import Embedder, NothingToEmbed
 from services.pattern.index import (
     IndexDimensionMismatch,
+    IndexEmbedderMismatch,
     IndexEntry,
     IndexWriteFailed,
     VectorIndex,
@@ -36,12 +38,14 @@ from shared.listen import Listener, wait_woken
 log = logging.getLogger(__name__)
 
 # What a failed pass may raise besides bugs: the index or the database being unreachable,
-# a refused write, or an index of another dimension (until ReindexPatterns resets it).
+# a refused write, or an index of another dimension or embedder (until ReindexPatterns
+# resets it).
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
     *DATABASE_ERRORS,
     DomainError,
     IndexWriteFailed,
     IndexDimensionMismatch,
+    IndexEmbedderMismatch,
 )
 
 
@@ -62,7 +66,7 @@ class Indexer:
         pool: asyncpg.Pool,
         dsn: str,
         index: VectorIndex,
-        embedder: FeatureHashingEmbedder,
+        embedder: Embedder,
         *,
         batch_size: int = 200,
         poll_seconds: float = 5.0,
@@ -152,7 +156,7 @@ class Indexer:
             work, after = await store.pending_work(conn, after=after, limit=self._batch_size)
             if not work:
                 return
-            ready, stale = await self._fit_dimension(conn, work)
+            ready, stale = await self._fit_embedder(conn, work)
             await self._index.upsert(
                 [
                     IndexEntry(
@@ -166,23 +170,26 @@ class Indexer:
                 await store.mark_stale(conn, stale)
             yield written
 
-    async def _fit_dimension(
+    async def _fit_embedder(
         self, conn: Connection, work: Sequence[IndexWork]
     ) -> tuple[list[IndexWork], list[IndexWork]]:
         """Splits work into what the index takes and what it cannot: vectors of another
-        dimension (the setting changed) are embedded again from their text when they have
-        one, and are stale otherwise."""
+        embedder or dimension (the setting changed) are embedded again from their text when
+        they have one, and are stale otherwise."""
         ready: list[IndexWork] = []
         stale: list[IndexWork] = []
         for item in work:
-            if len(item.embedding) == self._index.dimension:
+            if (
+                item.embedder == self._embedder.name
+                and len(item.embedding) == self._index.dimension
+            ):
                 ready.append(item)
                 continue
             embedding = self._embed_again(item)
             if embedding is None:
                 stale.append(item)
                 continue
-            await store.replace_embedding(conn, item, embedding)
+            await store.replace_embedding(conn, item, embedding, self._embedder.name)
             ready.append(
                 IndexWork(
                     item.pattern_id,
@@ -192,14 +199,15 @@ class Indexer:
                     embedding,
                     item.source_text,
                     item.index_revision,
+                    self._embedder.name,
                 )
             )
         if stale:
             log.warning(
-                "pattern indexer: %d patterns have vectors of another dimension than %d and no"
+                "pattern indexer: %d patterns have vectors of another embedder than %s and no"
                 " text to embed again; they stay out of the index until upserted with a vector",
                 len(stale),
-                self._index.dimension,
+                self._embedder.name,
             )
         return ready, stale
 
@@ -207,7 +215,7 @@ class Indexer:
         if item.source_text is None:
             return None
         try:
-            return self._embedder.embed(item.source_text)
+            return as_float32(self._embedder.embed(item.source_text))
         except NothingToEmbed:
             return None
 

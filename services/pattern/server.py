@@ -1,7 +1,12 @@
 """Wiring of the pattern service: the vector index, the indexer loop, use cases and servicer.
 
 Settings (`SENSEI_PATTERN_…`):
-- `EMBEDDING_DIM` (default 256): length of every vector, and of the built-in embedder's.
+- `EMBEDDER` (default `wordllama`; or `feature-hashing`): the built-in embedder of texts.
+  Changing it (or the dimension) needs ReindexPatterns, which embeds stored texts again;
+  until then searches are FAILED_PRECONDITION (vectors of two embedders never mix).
+- `EMBEDDING_DIM` (default 256): length of every vector, and of the built-in embedder's
+  (wordllama: 64, 128 or 256).
+- `EF_SEARCH` (default 200): pgvector's HNSW candidate list per search (recall vs speed).
 - `WEAVIATE_URL` (e.g. `http://weaviate:8080`): use Weaviate as the index; unset → pgvector
   in the service's own schema. With it: `WEAVIATE_GRPC_PORT` (default 50051),
   `WEAVIATE_GRPC_HOST` (default: the URL's host), `WEAVIATE_COLLECTION` (default
@@ -23,9 +28,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from sensei.pattern.v1 import pattern_pb2_grpc
-from services.pattern.embedder import DEFAULT_DIMENSION, FeatureHashingEmbedder
+from services.pattern.embedder import DEFAULT_DIMENSION, Embedder
+from services.pattern.embedders import DEFAULT_EMBEDDER, embedder_named
 from services.pattern.index import VectorIndex
-from services.pattern.index_pgvector import PgvectorIndex
+from services.pattern.index_pgvector import DEFAULT_EF_SEARCH, PgvectorIndex
 from services.pattern.index_weaviate import DEFAULT_COLLECTION, DEFAULT_GRPC_PORT, WeaviateIndex
 from services.pattern.indexer import Indexer
 from services.pattern.migration_client import MigrationClient
@@ -39,12 +45,19 @@ from shared.server import ServiceContext, ServiceDefinition
 N = TypeVar("N", int, float)
 
 
-def vector_index(ctx: ServiceContext, dimension: int) -> VectorIndex:
+def vector_index(ctx: ServiceContext, embedder: Embedder) -> VectorIndex:
     """Weaviate when a URL is configured, pgvector in the service's schema otherwise."""
     config = ctx.config
     url = config.setting("WEAVIATE_URL")
+    dimension = embedder.dimension
     if not url:
-        return PgvectorIndex(ctx.pool, schema=config.db_schema, dimension=dimension)
+        return PgvectorIndex(
+            ctx.pool,
+            schema=config.db_schema,
+            dimension=dimension,
+            embedder=embedder.name,
+            ef_search=_number(config, "EF_SEARCH", DEFAULT_EF_SEARCH, int),
+        )
     try:
         return WeaviateIndex(
             url,
@@ -54,6 +67,7 @@ def vector_index(ctx: ServiceContext, dimension: int) -> VectorIndex:
             dimension=dimension,
             api_key=config.setting("WEAVIATE_API_KEY") or None,
             timeout_seconds=_number(config, "WEAVIATE_TIMEOUT_SECONDS", 5.0, float),
+            embedder=embedder.name,
         )
     except ValueError as exc:
         raise ConfigError(f"SENSEI_PATTERN_WEAVIATE_*: {exc}") from None
@@ -63,9 +77,13 @@ async def setup(ctx: ServiceContext) -> None:
     """Builds the index, starts the indexer and registers the servicer."""
     config = ctx.config
     dimension = _number(config, "EMBEDDING_DIM", DEFAULT_DIMENSION, int)
+    kind = config.setting("EMBEDDER") or DEFAULT_EMBEDDER
     try:
-        embedder = FeatureHashingEmbedder(dimension)
-        index = vector_index(ctx, dimension)
+        embedder = embedder_named(kind, dimension)
+    except ValueError as exc:
+        raise ConfigError(f"SENSEI_PATTERN_EMBEDDER / EMBEDDING_DIM: {exc}") from None
+    try:
+        index = vector_index(ctx, embedder)
     except ValueError as exc:
         raise ConfigError(f"SENSEI_PATTERN_EMBEDDING_DIM: {exc}") from None
     ctx.on_close(index.close)

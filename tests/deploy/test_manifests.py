@@ -410,6 +410,20 @@ def test_k8s_bootstrap_job_runs_the_org_bootstrap_command() -> None:
     assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
+def test_k8s_catalog_job_loads_the_starter_patterns_as_the_service_account() -> None:
+    job = k8s_object("Job", "sensei-pattern-catalog")
+    (container,) = _pod_containers(job)
+    assert container["command"][:3] == ["python", "-m", "services.pattern.load_catalog"]
+    assert "SENSEI_SERVICE_API_KEY" in {entry["name"] for entry in container["env"]}
+
+
+def test_compose_loads_the_starter_patterns_once_the_pattern_service_serves() -> None:
+    loader = compose()["services"]["pattern-catalog"]
+    assert "services.pattern.load_catalog" in " ".join(loader["command"])
+    assert loader["depends_on"]["pattern"]["condition"] == "service_healthy"
+    assert loader["restart"] == "no"
+
+
 def test_k8s_manifests_are_all_parsed() -> None:
     assert len(k8s_files()) >= 7
 

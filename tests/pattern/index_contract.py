@@ -1,8 +1,9 @@
 """Behaviours every VectorIndex backend must show, run by test_index_pgvector/_weaviate.
 
 A subclass provides the fixture `index_factory`: an async callable that takes a dimension
-and returns a new, not yet ready, VectorIndex over one shared store (so two instances of
-different dimensions see the same table or collection).
+(and optionally an embedder name, EMBEDDER by default) and returns a new, not yet ready,
+VectorIndex over one shared store (so two instances of different dimensions or embedders
+see the same table or collection).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import pytest
 from services.pattern.embedder import FeatureHashingEmbedder
 from services.pattern.index import (
     IndexDimensionMismatch,
+    IndexEmbedderMismatch,
     IndexEntry,
     VectorIndex,
     embedding_id_for,
 )
 
-IndexFactory = Callable[[int], Awaitable[VectorIndex]]
+IndexFactory = Callable[..., Awaitable[VectorIndex]]
 DIMENSION = 4
+EMBEDDER = "test-embedder/4"
 
 
 def entry(
@@ -161,6 +164,34 @@ class IndexContract:
         await wider.upsert([entry("eight", (0.0,) * 7 + (1.0,))])
         [match] = await wider.search((0.0,) * 7 + (1.0,), top_k=5)
         assert match.embedding_id == embedding_id_for("eight")
+
+    async def test_ensure_ready_refuses_vectors_of_another_embedder(
+        self, index: VectorIndex, index_factory: IndexFactory
+    ) -> None:
+        await index.upsert([entry("four", (1.0, 0.0, 0.0, 0.0))])
+        other = await index_factory(DIMENSION, "other-embedder/4")
+        with pytest.raises(IndexEmbedderMismatch) as raised:
+            await other.ensure_ready()
+        assert (raised.value.expected, raised.value.found) == ("other-embedder/4", EMBEDDER)
+
+    async def test_an_empty_index_adopts_another_embedder(
+        self, index: VectorIndex, index_factory: IndexFactory
+    ) -> None:
+        other = await index_factory(DIMENSION, "other-embedder/4")
+        await other.ensure_ready()
+        await other.upsert([entry("four", (1.0, 0.0, 0.0, 0.0))])
+        with pytest.raises(IndexEmbedderMismatch):
+            await (await index_factory(DIMENSION)).ensure_ready()
+
+    async def test_reset_adopts_the_configured_embedder(
+        self, index: VectorIndex, index_factory: IndexFactory
+    ) -> None:
+        await index.upsert([entry("four", (1.0, 0.0, 0.0, 0.0))])
+        other = await index_factory(DIMENSION, "other-embedder/4")
+        await other.reset()
+        await other.upsert([entry("again", (1.0, 0.0, 0.0, 0.0))])
+        await (await index_factory(DIMENSION, "other-embedder/4")).ensure_ready()
+        assert await other.count() == 1
 
     async def test_vector_of_the_wrong_length_is_refused(self, index: VectorIndex) -> None:
         with pytest.raises(ValueError, match="components"):

@@ -32,6 +32,7 @@ def stored(
     pattern_type: str = "column_rename",
     successes: int = 0,
     failures: int = 0,
+    embedder: str = EMBEDDER.name,
 ) -> Pattern:
     return Pattern(
         id=str(uuid.uuid4()),
@@ -43,6 +44,7 @@ def stored(
         metadata={"a": 1},
         source_text=None,
         embedding=embedding,
+        embedder=embedder,
         index_state=IndexState.INDEXED,
         index_revision=1,
         created_at=NOW,
@@ -61,6 +63,8 @@ def given(**changes: object) -> PatternInput:
         "etag": "",
     }
     values.update(changes)
+    if values["embedding"] is not None:
+        values.setdefault("embedder", EMBEDDER.name)
     return PatternInput(**values)  # type: ignore[arg-type]
 
 
@@ -121,6 +125,17 @@ def test_same_values_change_nothing() -> None:
 def test_metadata_change_needs_no_reindex() -> None:
     changes = domain.changes_of(stored(), given(metadata={"a": 2}))
     assert dict(changes.values) == {"metadata": {"a": 2}} and not changes.reindex
+
+
+def test_same_vector_of_another_embedder_is_a_change_that_needs_a_reindex() -> None:
+    current = stored(embedder="another-embedder/4")
+    changes = domain.changes_of(current, given(embedding=current.embedding))
+    assert changes.reindex and changes.values["embedder"] == EMBEDDER.name
+
+
+def test_check_upsert_records_the_embedder_of_the_vector() -> None:
+    assert domain.check_upsert(fields(text="rename a"), EMBEDDER).embedder == EMBEDDER.name
+    assert domain.check_upsert(fields(type="t"), EMBEDDER).embedder is None
 
 
 @pytest.mark.parametrize(
@@ -211,7 +226,9 @@ def test_ranking_drops_vanished_patterns_and_other_types_and_prefers_proven() ->
     unproven = stored("unproven", (1.0, 0.0, 0.0, 0.0))
     other_type = stored("other", (1.0, 0.0, 0.0, 0.0), pattern_type="index_add")
     vanished = embedding_id_for("vanished")
-    query = SearchQuery((1.0, 0.0, 0.0, 0.0), "column_rename", top_k=10, min_similarity=None)
+    query = SearchQuery(
+        (1.0, 0.0, 0.0, 0.0), "column_rename", top_k=10, min_similarity=None, embedder=EMBEDDER.name
+    )
     results = search.rank_matches(
         query,
         [
@@ -225,17 +242,25 @@ def test_ranking_drops_vanished_patterns_and_other_types_and_prefers_proven() ->
     assert [result.pattern.fingerprint for result in results] == ["proven", "unproven"]
 
 
-def test_ranking_recomputes_similarity_from_the_stored_vector() -> None:
-    pattern = stored("p", (0.0, 1.0, 0.0, 0.0))
-    query = SearchQuery((1.0, 0.0, 0.0, 0.0), None, top_k=10, min_similarity=0.5)
-    # The index still has an old vector (similarity 1.0); the stored one is orthogonal.
+def test_ranking_takes_the_index_similarity_and_applies_the_bound() -> None:
+    close, far = stored("close"), stored("far")
+    query = SearchQuery(
+        (1.0, 0.0, 0.0, 0.0), None, top_k=10, min_similarity=0.5, embedder=EMBEDDER.name
+    )
+    results = search.rank_matches(
+        query,
+        [(close.embedding_id, 0.75), (far.embedding_id, 0.25)],
+        {p.embedding_id: p for p in (close, far)},
+    )
+    assert [(r.pattern.fingerprint, r.score.similarity) for r in results] == [("close", 0.75)]
+
+
+def test_ranking_never_mixes_vectors_of_another_embedder() -> None:
+    waiting = stored("waiting", embedder="another-embedder/4")
+    query = SearchQuery(
+        (1.0, 0.0, 0.0, 0.0), None, top_k=10, min_similarity=None, embedder=EMBEDDER.name
+    )
     assert (
-        search.rank_matches(query, [(pattern.embedding_id, 1.0)], {pattern.embedding_id: pattern})
+        search.rank_matches(query, [(waiting.embedding_id, 1.0)], {waiting.embedding_id: waiting})
         == []
     )
-
-
-def test_cosine_similarity() -> None:
-    assert search.cosine_similarity((1.0, 0.0), (2.0, 0.0)) == pytest.approx(1.0)
-    assert search.cosine_similarity((1.0, 0.0), (0.0, 3.0)) == pytest.approx(0.0)
-    assert search.cosine_similarity((1.0, 1.0), (-1.0, -1.0)) == pytest.approx(-1.0)

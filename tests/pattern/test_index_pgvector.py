@@ -16,7 +16,7 @@ from services.pattern.index import VectorIndex, embedding_id_for
 from services.pattern.index_pgvector import PgvectorIndex, vector_literal, version_tuple
 from tests.conftest import RUN_ID, Cluster
 
-from .index_contract import DIMENSION, IndexContract, IndexFactory, entry
+from .index_contract import DIMENSION, EMBEDDER, IndexContract, IndexFactory, entry
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ class TestPgvectorIndex(IndexContract):
 
     @pytest.fixture
     def index_factory(self, pool: asyncpg.Pool[asyncpg.Record], schema: str) -> IndexFactory:
-        async def make(dimension: int) -> VectorIndex:
-            return PgvectorIndex(pool, schema=schema, dimension=dimension)
+        async def make(dimension: int, embedder: str = EMBEDDER) -> VectorIndex:
+            return PgvectorIndex(pool, schema=schema, dimension=dimension, embedder=embedder)
 
         return make
 

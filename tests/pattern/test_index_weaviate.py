@@ -20,7 +20,7 @@ from services.pattern.index_weaviate import BATCH_SIZE, VECTOR_NAME, WeaviateInd
 from shared.errors import Unavailable
 from tests.weaviate_server.server import WeaviateTestServer
 
-from .index_contract import DIMENSION, IndexContract, IndexFactory, entry
+from .index_contract import DIMENSION, EMBEDDER, IndexContract, IndexFactory, entry
 
 Endpoint = tuple[str, int]
 
@@ -82,9 +82,13 @@ class TestWeaviateIndex(IndexContract):
         url, grpc_port = weaviate_endpoint
         made: list[WeaviateIndex] = []
 
-        async def make(dimension: int) -> VectorIndex:
+        async def make(dimension: int, embedder: str = EMBEDDER) -> VectorIndex:
             index = WeaviateIndex(
-                url, grpc_port=grpc_port, collection=collection_name, dimension=dimension
+                url,
+                grpc_port=grpc_port,
+                collection=collection_name,
+                dimension=dimension,
+                embedder=embedder,
             )
             made.append(index)
             return index

@@ -137,7 +137,7 @@ async def test_reindex_while_weaviate_is_down_is_unavailable_and_loses_nothing(
 async def test_changing_the_dimension_needs_a_reindex_that_embeds_texts_again(
     suite: Suite,
 ) -> None:
-    small = {"SENSEI_PATTERN_EMBEDDING_DIM": "8"}
+    small = {"SENSEI_PATTERN_EMBEDDING_DIM": "8", "SENSEI_PATTERN_EMBEDDER": "feature-hashing"}
     deployment = await deploy(suite, "pgvector", env=small)
     try:
         from_text = (
@@ -148,7 +148,8 @@ async def test_changing_the_dimension_needs_a_reindex_that_embeds_texts_again(
     finally:
         await deployment.close()
 
-    deployment = await deploy(suite, "pgvector", env={"SENSEI_PATTERN_EMBEDDING_DIM": "16"})
+    wider = {"SENSEI_PATTERN_EMBEDDING_DIM": "16", "SENSEI_PATTERN_EMBEDDER": "feature-hashing"}
+    deployment = await deploy(suite, "pgvector", env=wider)
     try:
         error = await rpc_error(deployment.search(text="rename table"))
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -142,6 +142,6 @@ async def test_index_description_names_backend_dimension_and_embedder(
     assert (info.backend, info.dimension, info.embedder) == (
         backend,
         256,
-        "feature-hashing-v1/256",
+        "wordllama-l2_supercat/256",
     )
     assert info.pattern_count >= info.pending_count + info.stale_count

@@ -48,7 +48,6 @@ from services.pattern.domain.search import (
     check_min_similarity,
     check_search,
     check_top_k,
-    cosine_similarity,
     rank_matches,
 )
 
@@ -84,7 +83,6 @@ __all__ = [
     "check_type",
     "check_upsert",
     "check_vector",
-    "cosine_similarity",
     "embed_text",
     "etag_of",
     "migration_ref",

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any
 
 from services.pattern.domain import ranking
-from services.pattern.embedder import FeatureHashingEmbedder, NothingToEmbed
+from services.pattern.embedder import Embedder, NothingToEmbed
 from services.pattern.index import embedding_id_for, vector_problem
 from shared import names
 from shared.errors import FieldViolation, InvalidArgument
@@ -34,7 +34,7 @@ class IndexState(Enum):
 
     PENDING = "PENDING"  # stored; the indexer has not written this revision yet
     INDEXED = "INDEXED"  # the index holds the current vector and type
-    STALE = "STALE"  # vector of another dimension than the index, and no text to re-embed
+    STALE = "STALE"  # vector of another embedder than the index's, and no text to re-embed
 
 
 class Outcome(Enum):
@@ -66,7 +66,10 @@ class Pattern:
     failure_count: int
     metadata: Mapping[str, Any]
     source_text: str | None
+    # Empty when not loaded (search hits carry no vector).
     embedding: tuple[float, ...]
+    # The embedder whose space the vector is in (`Embedder.name`).
+    embedder: str
     index_state: IndexState
     index_revision: int
     created_at: datetime
@@ -144,7 +147,7 @@ def as_float32(vector: Sequence[float]) -> tuple[float, ...]:
 
 
 def embed_text(
-    text: str, embedder: FeatureHashingEmbedder, field_name: str
+    text: str, embedder: Embedder, field_name: str
 ) -> tuple[tuple[float, ...] | None, FieldViolation | None]:
     """The embedding of `text`, or the violation that explains why there is none."""
     if len(text) > MAX_TEXT_LENGTH:
@@ -282,6 +285,8 @@ class PatternInput:
     embedding: tuple[float, ...] | None
     source_text: str | None
     etag: str
+    # The embedder whose space `embedding` is in (the configured one), when it is set.
+    embedder: str | None = None
 
     @property
     def embedding_id(self) -> uuid.UUID:
@@ -303,7 +308,7 @@ class UpsertFields:
 
 def check_upsert(
     fields: UpsertFields,
-    embedder: FeatureHashingEmbedder,
+    embedder: Embedder,
     extra: Iterable[FieldViolation] = (),
 ) -> PatternInput:
     """Checks an upsert (every violation at once) and embeds its text."""
@@ -329,6 +334,7 @@ def check_upsert(
         embedding=embedding,
         source_text=fields.text if fields.embedding is None else None,
         etag=fields.etag,
+        embedder=embedder.name if embedding is not None else None,
     )
 
 
@@ -370,8 +376,12 @@ def changes_of(current: Pattern, given: PatternInput) -> PatternChanges:
         values["type"] = given.type
     if given.metadata is not None and dict(given.metadata) != dict(current.metadata):
         values["metadata"] = dict(given.metadata)
-    if given.embedding is not None and given.embedding != current.embedding:
+    if given.embedding is not None and (
+        given.embedding != current.embedding or given.embedder != current.embedder
+    ):
+        # A vector of another embedder is new even if it happens to be equal.
         values["embedding"] = given.embedding
+        values["embedder"] = given.embedder
     if given.embedding is not None and given.source_text != current.source_text:
         values["source_text"] = given.source_text
     reindex = "type" in values or "embedding" in values

@@ -17,7 +17,7 @@ from services.pattern.domain.patterns import (
     embed_text,
     raise_if,
 )
-from services.pattern.embedder import FeatureHashingEmbedder
+from services.pattern.embedder import Embedder
 from shared.errors import FieldViolation
 
 DEFAULT_TOP_K = 10
@@ -32,6 +32,8 @@ class SearchQuery:
     pattern_type: str | None
     top_k: int
     min_similarity: float | None
+    # The embedder whose space `vector` is in; patterns of another one are never ranked.
+    embedder: str
 
     @property
     def candidates(self) -> int:
@@ -47,7 +49,7 @@ def check_search(
     pattern_type: str,
     top_k: int,
     min_similarity: float | None,
-    embedder: FeatureHashingEmbedder,
+    embedder: Embedder,
 ) -> SearchQuery:
     """Checks a SearchPatterns request (every violation at once) and embeds its text."""
     violations: list[FieldViolation | None] = [
@@ -69,7 +71,7 @@ def check_search(
     violations.append(problem)
     raise_if(violations)
     assert query_vector is not None
-    return SearchQuery(query_vector, pattern_type or None, size, min_similarity)
+    return SearchQuery(query_vector, pattern_type or None, size, min_similarity, embedder.name)
 
 
 def check_top_k(top_k: int) -> tuple[int, FieldViolation | None]:
@@ -84,13 +86,6 @@ def check_min_similarity(value: float | None) -> FieldViolation | None:
     if value is None or (math.isfinite(value) and -1.0 <= value <= 1.0):
         return None
     return FieldViolation("min_similarity", "must be between -1 and 1")
-
-
-def cosine_similarity(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine of the angle between two vectors of equal length (0 if either is zero)."""
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return 0.0 if norm == 0.0 else max(-1.0, min(1.0, dot / norm))
 
 
 @dataclass(frozen=True)
@@ -108,22 +103,20 @@ def rank_matches(
 ) -> list[SearchResult]:
     """Ranks index matches against the patterns that still exist, best first, top_k of them.
 
-    Similarity is recomputed from the stored vector (the source of truth) when it has the
-    query's dimension; otherwise the index's value stands. Patterns of another type (the
-    index may lag behind a type change) and those below `min_similarity` are dropped.
+    The similarity is the index's own (computed in the index query, never again here).
+    Patterns of another type (the index may lag behind a type change), whose vector is of
+    another embedder than the query's (waiting to be embedded again), or below
+    `min_similarity` are dropped.
     """
     scored: list[tuple[Pattern, ranking.PatternScore]] = []
-    for embedding_id, index_similarity in matches:
+    for embedding_id, similarity in matches:
         pattern = patterns.get(embedding_id)
         if pattern is None:
             continue  # deleted in PostgreSQL; the indexer will remove its vector
         if query.pattern_type is not None and pattern.type != query.pattern_type:
             continue
-        similarity = (
-            cosine_similarity(query.vector, pattern.embedding)
-            if len(pattern.embedding) == len(query.vector)
-            else index_similarity
-        )
+        if pattern.embedder != query.embedder:
+            continue  # never rank vectors of two embedders together
         if query.min_similarity is not None and similarity < query.min_similarity:
             continue
         scored.append(

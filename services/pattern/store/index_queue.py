@@ -58,6 +58,7 @@ class IndexWork:
     embedding: tuple[float, ...]
     source_text: str | None
     index_revision: int
+    embedder: str
 
 
 async def pending_work(
@@ -67,7 +68,7 @@ async def pending_work(
     keyset, args = keyset_after(("created_at", "id"), after, first_param=2)
     rows = await conn.fetch(
         "SELECT id::text, embedding_id, fingerprint, type, embedding, source_text,"
-        " index_revision, created_at FROM patterns"
+        " index_revision, embedder, created_at FROM patterns"
         f" WHERE index_state = 'PENDING' AND {keyset} ORDER BY created_at, id LIMIT $1",
         limit,
         *args,
@@ -81,6 +82,7 @@ async def pending_work(
             embedding=tuple(row["embedding"]),
             source_text=row["source_text"],
             index_revision=row["index_revision"],
+            embedder=row["embedder"],
         )
         for row in rows
     ]
@@ -103,7 +105,7 @@ async def mark_indexed(conn: Connection, written: Sequence[IndexWork]) -> int:
 
 
 async def mark_stale(conn: Connection, stale: Sequence[IndexWork]) -> None:
-    """Marks revisions whose vector cannot enter the index (wrong dimension, no text)."""
+    """Marks revisions whose vector cannot enter the index (another embedder, no text)."""
     if not stale:
         return
     await conn.execute(
@@ -115,14 +117,18 @@ async def mark_stale(conn: Connection, stale: Sequence[IndexWork]) -> None:
     )
 
 
-async def replace_embedding(conn: Connection, work: IndexWork, embedding: Sequence[float]) -> None:
-    """Stores a vector embedded again from the pattern's text (same revision: the text and
-    so the meaning did not change, only the dimension)."""
+async def replace_embedding(
+    conn: Connection, work: IndexWork, embedding: Sequence[float], embedder: str
+) -> None:
+    """Stores a vector embedded again from the pattern's text by `embedder` (same revision:
+    the text and so the meaning did not change, only the embedder or its dimension)."""
     await conn.execute(
-        "UPDATE patterns SET embedding = $3::real[] WHERE id = $1 AND index_revision = $2",
+        "UPDATE patterns SET embedding = $3::real[], embedder = $4"
+        " WHERE id = $1 AND index_revision = $2",
         work.pattern_id,
         work.index_revision,
         list(embedding),
+        embedder,
     )
 
 

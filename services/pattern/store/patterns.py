@@ -17,10 +17,13 @@ from services.pattern.domain import IndexState, Pattern, PatternInput
 from shared.db import Connection
 from shared.pagination import keyset_after
 
-PATTERN_COLUMNS = (
+_COLUMNS_BUT_EMBEDDING = (
     "id::text, type, fingerprint, embedding_id, success_count, failure_count, metadata::text,"
-    " source_text, embedding, index_state, index_revision, created_at, updated_at, version"
+    " source_text, embedder, index_state, index_revision, created_at, updated_at, version"
 )
+PATTERN_COLUMNS = f"{_COLUMNS_BUT_EMBEDDING}, embedding"
+# Search hits: everything the API returns, not the vector (the index already compared it).
+SEARCH_HIT_COLUMNS = _COLUMNS_BUT_EMBEDDING
 
 
 async def insert_pattern_if_absent(
@@ -30,7 +33,7 @@ async def insert_pattern_if_absent(
     is waited for). Takes the embedding id back out of the deletion queue."""
     row = await conn.fetchrow(
         "INSERT INTO patterns (type, fingerprint, embedding_id, metadata, source_text, embedding,"
-        " updated_by) VALUES ($1, $2, $3, $4::jsonb, $5, $6::real[], $7)"
+        " updated_by, embedder) VALUES ($1, $2, $3, $4::jsonb, $5, $6::real[], $7, $8)"
         f" ON CONFLICT (fingerprint) DO NOTHING RETURNING {PATTERN_COLUMNS}",
         type_,
         given.fingerprint,
@@ -39,6 +42,7 @@ async def insert_pattern_if_absent(
         given.source_text,
         list(embedding),
         actor,
+        given.embedder or "",
     )
     if row is None:
         return None
@@ -67,9 +71,9 @@ async def pattern_by_fingerprint(
 async def patterns_by_embedding_id(
     conn: Connection, embedding_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Pattern]:
-    """The existing patterns among these embedding ids."""
+    """The existing patterns among these embedding ids, without their vectors."""
     rows = await conn.fetch(
-        f"SELECT {PATTERN_COLUMNS} FROM patterns WHERE embedding_id = ANY($1::uuid[])",
+        f"SELECT {SEARCH_HIT_COLUMNS} FROM patterns WHERE embedding_id = ANY($1::uuid[])",
         list(embedding_ids),
     )
     patterns = [pattern_of(row) for row in rows]
@@ -115,7 +119,7 @@ async def update_pattern(
         elif column == "embedding":
             args.append(list(value))
             assignments.append(f"embedding = ${len(args)}::real[]")
-        elif column in ("type", "source_text"):
+        elif column in ("type", "source_text", "embedder"):
             args.append(value)
             assignments.append(f"{column} = ${len(args)}")
         else:
@@ -144,7 +148,7 @@ def _lock(lock: bool) -> str:
 
 
 def pattern_of(row: asyncpg.Record) -> Pattern:
-    """The Pattern of a row selected as `PATTERN_COLUMNS`."""
+    """The Pattern of a row selected as `PATTERN_COLUMNS` (or `SEARCH_HIT_COLUMNS`)."""
     return Pattern(
         id=row["id"],
         type=row["type"],
@@ -154,7 +158,8 @@ def pattern_of(row: asyncpg.Record) -> Pattern:
         failure_count=row["failure_count"],
         metadata=json.loads(row["metadata"]),
         source_text=row["source_text"],
-        embedding=tuple(row["embedding"]),
+        embedding=tuple(row.get("embedding") or ()),
+        embedder=row["embedder"],
         index_state=IndexState(row["index_state"]),
         index_revision=row["index_revision"],
         created_at=row["created_at"],

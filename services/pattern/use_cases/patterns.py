@@ -30,7 +30,7 @@ from services.pattern.domain import (
     PatternRef,
     UpsertFields,
 )
-from services.pattern.embedder import FeatureHashingEmbedder
+from services.pattern.embedder import Embedder
 from services.pattern.index import Backend, IndexWriteFailed, VectorIndex
 from services.pattern.indexer import Indexer, ReindexProgress
 from services.pattern.migration_client import MigrationDirectory
@@ -72,7 +72,7 @@ class Patterns:
         self,
         pool: asyncpg.Pool,
         index: VectorIndex,
-        embedder: FeatureHashingEmbedder,
+        embedder: Embedder,
         indexer: Indexer,
         page_tokens: PageTokens,
         *,

@@ -15,8 +15,8 @@ import asyncpg
 
 from services.pattern import store
 from services.pattern.domain import SearchQuery, SearchResult, check_search, rank_matches
-from services.pattern.embedder import FeatureHashingEmbedder
-from services.pattern.index import IndexDimensionMismatch, VectorIndex
+from services.pattern.embedder import Embedder
+from services.pattern.index import IndexDimensionMismatch, IndexEmbedderMismatch, VectorIndex
 from services.pattern.use_cases.patterns import EMBED_IN_THREAD_CHARS
 from shared.errors import FailedPrecondition
 
@@ -24,9 +24,7 @@ from shared.errors import FailedPrecondition
 class PatternSearch:
     """Similarity search over the patterns' vectors."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, index: VectorIndex, embedder: FeatureHashingEmbedder
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, index: VectorIndex, embedder: Embedder) -> None:
         if embedder.dimension != index.dimension:
             raise ValueError("the embedder and the index must have the same dimension")
         self._pool = pool
@@ -56,6 +54,8 @@ class PatternSearch:
             matches = await self._index.search(query.vector, query.candidates, query.pattern_type)
         except IndexDimensionMismatch as exc:
             raise FailedPrecondition(str(exc), reason="INDEX_DIMENSION_MISMATCH") from None
+        except IndexEmbedderMismatch as exc:
+            raise FailedPrecondition(str(exc), reason="INDEX_EMBEDDER_MISMATCH") from None
         async with self._pool.acquire() as conn:
             patterns = await store.patterns_by_embedding_id(
                 conn, [match.embedding_id for match in matches]
