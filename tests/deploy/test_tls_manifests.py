@@ -44,7 +44,7 @@ def test_compose_tls_gives_every_service_mutual_tls_with_mounted_files(service: 
 def test_k8s_tls_patches_every_deployment_and_the_config() -> None:
     kustomization = _load("deploy/k8s-tls/kustomization.yaml")
     assert kustomization["resources"] == ["../k8s"]
-    patches = {p["path"] for p in kustomization["patches"]}
+    patches = {p["path"] for p in kustomization["patches"] if "path" in p}
     assert patches == {"config.yaml", *(f"{s}.yaml" for s in SERVICES)}
     config = _load("deploy/k8s-tls/config.yaml")
     assert (config["kind"], config["metadata"]["name"]) == ("ConfigMap", "sensei-config")
@@ -73,3 +73,13 @@ def test_k8s_tls_probes_run_the_healthcheck_and_the_secret_is_mounted(service: s
         assert _mounted(config[name], mounts), name
     (volume,) = pod["volumes"]
     assert volume["secret"]["secretName"] == "sensei-tls"
+
+
+def test_k8s_tls_services_do_not_announce_cleartext_http2() -> None:
+    kustomization = _load("deploy/k8s-tls/kustomization.yaml")
+    patches = [p.get("patch", "") for p in kustomization["patches"] if "target" in p]
+    assert any("/spec/ports/0/appProtocol" in p and "https" in p for p in patches)
+    for service in ("org", "migration", "verification", "pattern"):
+        base = yaml.safe_load_all((REPO / "deploy" / "k8s" / f"{service}.yaml").read_text())
+        ports = [d for d in base if d and d.get("kind") == "Service"][0]["spec"]["ports"]
+        assert ports[0]["name"] == "grpc"  # the port the patch rewrites
