@@ -81,5 +81,5 @@ def test_k8s_tls_services_do_not_announce_cleartext_http2() -> None:
     assert any("/spec/ports/0/appProtocol" in p and "https" in p for p in patches)
     for service in ("org", "migration", "verification", "pattern"):
         base = yaml.safe_load_all((REPO / "deploy" / "k8s" / f"{service}.yaml").read_text())
-        ports = [d for d in base if d and d.get("kind") == "Service"][0]["spec"]["ports"]
+        ports = next(d for d in base if d and d.get("kind") == "Service")["spec"]["ports"]
         assert ports[0]["name"] == "grpc"  # the port the patch rewrites
