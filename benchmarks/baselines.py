@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 import grpc
 
-from benchmarks.loadgen import REPO, Prepared, Workload
+from benchmarks.workload import REPO, Prepared, Workload
 from shared.db import Connection
 
 ECHO_SERVICE = "bench.Echo"
