@@ -8,6 +8,7 @@ bytes must be equal, or both must refuse the entry.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.org.audit import canonical
-from services.org.audit.chain import as_doubles
+from services.org.audit.chain import as_doubles, time_text
 
 # About 7 in 10 compare bytes (the rest: both refuse, for a surrogate, NaN/inf or an
 # integer past 2**53): 14,000 examples make more than 10,000 byte comparisons.
@@ -155,3 +156,11 @@ def test_a_typical_entry_is_encoded_without_refusal() -> None:
         "prev_hash": "0" * 64,
     }
     assert canonical.entry_document(**entry) == _library(entry)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(timezones=st.timezones()))
+def test_time_text_is_the_strftime_text_it_replaced(value: datetime) -> None:
+    # Stored chains were hashed with the strftime form: every instant keeps its text.
+    expected = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert time_text(value) == expected

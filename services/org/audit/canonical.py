@@ -91,4 +91,28 @@ def entry_document(
         head, tail = before.encode(), after.encode()
     except UnicodeEncodeError as exc:  # a lone surrogate: as rfc8785 refuses it
         raise rfc8785.CanonicalizationError("input contains non-UTF-8 codepoints") from exc
-    return b"".join((head, rfc8785.dumps(details) if details else b"{}", tail))
+    return b"".join((head, _details(details), tail))
+
+
+def _details(details: Mapping[str, Any]) -> bytes:
+    # The usual case, a flat object of ASCII keys holding text, booleans, null and
+    # integral doubles below 2**53 (their shortest form is the integer itself), without
+    # the library; anything else (fractions, nesting, other keys) through it.
+    parts = []
+    for key in sorted(details):
+        if not key.isascii():
+            return rfc8785.dumps(details)
+        value = details[key]
+        if isinstance(value, str):
+            text = _string(value)
+        elif value is True or value is False or value is None:
+            text = "true" if value is True else "false" if value is False else "null"
+        elif type(value) is float and value.is_integer() and abs(value) <= _INT_MAX:
+            text = str(int(value))
+        else:
+            return rfc8785.dumps(details)
+        parts.append(f"{_string(key)}:{text}")
+    try:
+        return ("{" + ",".join(parts) + "}").encode()
+    except UnicodeEncodeError as exc:
+        raise rfc8785.CanonicalizationError("input contains non-UTF-8 codepoints") from exc

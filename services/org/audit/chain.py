@@ -351,7 +351,10 @@ def as_doubles(value: Any) -> Any:
 
 def time_text(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC: one text per instant (PostgreSQL keeps µs)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(UTC)
+    if utc.year < 1000:  # strftime does not pad %Y to four digits; isoformat would
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 # --- checkpoints ----------------------------------------------------------------------
