@@ -28,7 +28,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from shared import config as config_module
-from shared import event_loop, reflection
+from shared import reflection
 from shared import secrets as secret_settings
 from shared import settings as settings_check
 from shared.auth import AccessControl, TokenFreshness, access_rules
@@ -348,7 +348,7 @@ def main(definition: ServiceDefinition) -> None:
         settings_check.check(definition.name, os.environ)
         config = config_module.load(definition.name)
         configure_logging(config.log_level, definition.name)
-        event_loop.run(serve(definition, config), os.environ)
+        asyncio.run(serve(definition, config))
     except ConfigError as exc:
         # One line a person can act on per bad value, not a traceback; 2 = misconfigured
         # (as argparse).

@@ -181,7 +181,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SENSEI_REUSE_PORT", flag()),
     Setting("SENSEI_<SVC>_REUSE_PORT", flag()),
     Setting("SENSEI_LOG_LEVEL", one_of(*LOG_LEVELS)),
-    Setting("SENSEI_UVLOOP", flag()),
     Setting("SENSEI_REVOCATION_MAX_STALENESS_SECONDS", _POSITIVE_SECONDS),
     Setting("SENSEI_HANDSHAKE_TIMEOUT_SECONDS", _POSITIVE_SECONDS),
     Setting("SENSEI_CONNECTION_IDLE_SECONDS", _SECONDS),
