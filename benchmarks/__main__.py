@@ -134,6 +134,12 @@ async def run(options: Options, settings: Run) -> int:
         finally:
             await conn.close()
         bench = Bench(stack, options)
+        if hasattr(os, "getloadavg"):
+            bench.notes.append(
+                f"load average when the run began: {os.getloadavg()[0]:.1f} on"
+                f" {os.cpu_count()} cores (other people's processes included); the ratios and"
+                " CPU/call figures are the ones to read, the absolute rates drift with it"
+            )
         failed = await run_scenarios(bench, began, settings.time_limit)
     finally:
         await stack.close()

@@ -30,8 +30,8 @@ from typing import Any
 import asyncpg
 import grpc
 
-from benchmarks.loadgen import REPO, Prepared, Workload
-from shared.db import Connection
+from benchmarks.workload import REPO, Prepared, Workload
+from shared.db import Connection, keep_session
 
 ECHO_SERVICE = "bench.Echo"
 ECHO_METHOD = f"/{ECHO_SERVICE}/Echo"
@@ -238,8 +238,8 @@ class PgDriver:
     async def open(cls, workload: Workload) -> PgDriver:
         """A full pool (min = max = pool_size) with the op's `settings` as session defaults.
 
-        They go in the startup packet: the pool's RESET ALL on release returns to them
-        (a SET at connect time would be undone after the first request).
+        They go in the startup packet. Released connections are not reset, as the
+        services' pools do (`shared.db.keep_session`): the same round trips per call.
         """
         settings = {"application_name": "sensei-bench-baseline", **workload.op.get("settings", {})}
         pool = await asyncpg.create_pool(
@@ -247,6 +247,7 @@ class PgDriver:
             min_size=workload.pool_size,
             max_size=workload.pool_size,
             server_settings=settings,
+            reset=keep_session,
         )
         assert pool is not None
         return cls(pool, pg_operation(workload.op))

@@ -15,9 +15,10 @@ import grpc
 from google.protobuf import struct_pb2
 
 from benchmarks import profiling, seeding
-from benchmarks.loadgen import Result, Workload, measure
+from benchmarks.loadgen import measure
 from benchmarks.report import Line
 from benchmarks.stack import Stack
+from benchmarks.workload import Result, Workload
 from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
 
 MIGRATION_SERVICE = "/sensei.migration.v1.MigrationService"
@@ -84,8 +85,16 @@ class Bench:
         )
         return replace(base, **fields)
 
-    async def measure(self, workload: Workload, profile_pid: int | None = None) -> Result:
-        """Runs a load-generator process; with --profile, samples `profile_pid` meanwhile."""
+    async def measure(
+        self,
+        workload: Workload,
+        profile_pid: int | None = None,
+        extra_cpu: dict[str, list[int]] | None = None,
+    ) -> Result:
+        """Runs a load-generator process; with --profile, samples `profile_pid` meanwhile.
+        The CPU time of the services, PostgreSQL, the load generator and `extra_cpu` is
+        measured over the window."""
+        workload = replace(workload, cpu_groups={**self.stack.cpu_groups(), **(extra_cpu or {})})
         if not (self.options.profile and profile_pid is not None):
             result = await measure(workload)
         else:

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.loadgen import Result
+from benchmarks import cpu
+from benchmarks.workload import Result
 
 ANALYSIS = Path(__file__).with_name("ANALYSIS.md")
 
@@ -47,6 +48,9 @@ class Line:
     ) -> Line:
         """A line from a load-generator result (items/s when `per_item`)."""
         rate = result.items_per_second if per_item else result.rps
+        per_call = cpu.per_call_text(result.cpu_seconds, result.cpu_calls, result.rps)
+        if per_call:
+            note = f"{per_call}; {note}".rstrip("; ")
         if result.cpu_busy is not None:
             note = f"CPU {result.cpu_busy:.0%}; {note}".rstrip("; ")
         if result.errors:
@@ -150,7 +154,12 @@ def render_results(machine: Machine, lines: Sequence[Line], notes: Sequence[str]
         " separate processes (`python -m services.<name>`), all on this machine",
         "- ratio: throughput over the baseline's (CHECKSUM: reladiff's time over ours);"
         " `CPU`: the whole machine's CPU busy during the measured window (every process:"
-        " services, PostgreSQL, the load generator, and anything else running)",
+        " services, PostgreSQL, the load generator, and anything else running);"
+        " `CPU/call`: CPU time (utime + stime from /proc) per successful call of each process"
+        " group in the window: the load generator, each service's processes, PostgreSQL (all"
+        " its processes, both servers); groups under 20 µs are left out of the list, not the"
+        " sum. It does not depend on how busy the machine was; `cores at this rate` is the"
+        " sum times the line's throughput",
         "",
         render_table(lines),
         "",

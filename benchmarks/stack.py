@@ -83,6 +83,17 @@ class Stack:
         """A superuser URL of a database on the samples server (sources and targets)."""
         return self.samples.dsn(database)
 
+    def cpu_groups(self) -> dict[str, list[int]]:
+        """The processes whose CPU time every line reports: each service's processes, and
+        both PostgreSQL servers (their postmasters: backends are their children)."""
+        groups: dict[str, list[int]] = {}
+        for running in self.processes:
+            groups.setdefault(running.name, []).append(running.pid)
+        groups["postgres"] = [
+            pid for pid in (_postmaster(self.postgres), _postmaster(self.samples)) if pid
+        ]
+        return groups
+
     def pid_of(self, service: str) -> int:
         """The pid of the first process of `service`."""
         return next(p.pid for p in self.processes if p.name == service)
@@ -142,6 +153,13 @@ async def _wait_serving(running: ServiceProcess, out_path: Path) -> None:
         await asyncio.sleep(0.1)  # polling a starting process
     tail = _tail(running.log_path)
     raise RuntimeError(f"{running.name} did not start (see {running.log_path}):\n{tail}")
+
+
+def _postmaster(server: EmbeddedPostgres) -> int:
+    try:
+        return int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _tail(path: Path) -> str:

@@ -130,12 +130,22 @@ async def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]
 async def create_pool(
     dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10
 ) -> asyncpg.Pool:
-    """A pool whose connections see `schema` first on their search path."""
+    """A pool whose connections see `schema` first on their search path.
+
+    Released connections are not reset (asyncpg's default reset costs a round trip per
+    call): no code leaves session state on a pooled connection. Session settings come in
+    the startup packet (`server_settings`), transactions use SET LOCAL / set_config(…,
+    true) and transaction-level advisory locks, LISTEN and session locks live on
+    connections of their own (`shared.listen`, the pattern indexer, `migrate`), and an
+    open transaction is still rolled back on release by asyncpg itself.
+    `tests/shared/test_session_state.py` keeps it so.
+    """
     _check_identifier(schema)
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        reset=keep_session,
         server_settings={
             "search_path": f'"{schema}", public',
             "application_name": f"sensei-{schema}",
@@ -143,6 +153,10 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to undo (see `create_pool`)."""
 
 
 def _check_identifier(name: str) -> None:

@@ -37,6 +37,8 @@ from shared.listen import Listener, wait_woken
 
 log = logging.getLogger(__name__)
 
+LOCK_APPLICATION_NAME = "sensei-pattern-indexer-lock"
+
 # What a failed pass may raise besides bugs: the index or the database being unreachable,
 # a refused write, or an index of another dimension or embedder (until ReindexPatterns
 # resets it).
@@ -113,18 +115,16 @@ class Indexer:
     async def catch_up(self) -> int:
         """One pass: every pending pattern, then every queued deletion. Returns how many
         patterns were indexed (0 as well when another replica holds the lock)."""
-        async with self._pool.acquire() as conn:
-            if not await store.try_lock_indexer(conn):
+        async with self._holding_lock(wait=False) as locked:
+            if not locked:
                 return 0
-            try:
-                await self._index.ensure_ready()
-                indexed = 0
+            await self._index.ensure_ready()
+            indexed = 0
+            async with self._pool.acquire() as conn:
                 async for written in self._push_pending(conn):
                     indexed += written
                 await self._perform_deletions(conn)
-                return indexed
-            finally:
-                await _unlock(conn)
+            return indexed
 
     async def rebuild(self) -> AsyncIterator[ReindexProgress]:
         """Empties the index and writes every pattern again, yielding progress.
@@ -132,22 +132,35 @@ class Indexer:
         Patterns are marked pending first, so a rebuild that stops early (index down, call
         cancelled) leaves the rest to the background loop rather than out of the index.
         """
-        async with self._pool.acquire() as conn:
-            await store.lock_indexer(conn)
-            try:
-                async with conn.transaction():
-                    total = await store.mark_all_pending(conn)
-                yield ReindexProgress("CLEARING", total, 0)
-                await self._index.reset()
-                indexed = 0
+        async with self._holding_lock(wait=True), self._pool.acquire() as conn:
+            async with conn.transaction():
+                total = await store.mark_all_pending(conn)
+            yield ReindexProgress("CLEARING", total, 0)
+            await self._index.reset()
+            indexed = 0
+            yield ReindexProgress("INDEXING", total, indexed)
+            async for written in self._push_pending(conn):
+                indexed += written
                 yield ReindexProgress("INDEXING", total, indexed)
-                async for written in self._push_pending(conn):
-                    indexed += written
-                    yield ReindexProgress("INDEXING", total, indexed)
-                await self._perform_deletions(conn)
-                yield ReindexProgress("DONE", total, indexed)
-            finally:
-                await _unlock(conn)
+            await self._perform_deletions(conn)
+            yield ReindexProgress("DONE", total, indexed)
+
+    @contextlib.asynccontextmanager
+    async def _holding_lock(self, *, wait: bool) -> AsyncIterator[bool]:
+        """The indexer's session advisory lock, on a connection of its own: pooled
+        connections carry no session state (the pool releases them without a reset), and
+        ending this connection's session releases the lock whatever happened meanwhile."""
+        lock_conn = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": LOCK_APPLICATION_NAME}
+        )
+        try:
+            if wait:
+                await store.lock_indexer(lock_conn)
+                yield True
+            else:
+                yield await store.try_lock_indexer(lock_conn)
+        finally:
+            await _close(lock_conn)
 
     async def _push_pending(self, conn: Connection) -> AsyncIterator[int]:
         """Writes pending patterns batch by batch; yields how many each batch marked indexed."""
@@ -232,9 +245,13 @@ class Indexer:
         self._wake.clear()
 
 
-async def _unlock(conn: Connection) -> None:
-    # After a cancelled or failed query the connection may refuse even this, and the
-    # original error (or the cancellation) must win; the pool resets the connection on
-    # release, which drops session locks too.
-    with contextlib.suppress(*DATABASE_ERRORS):
-        await store.unlock_indexer(conn)
+async def _close(conn: asyncpg.Connection) -> None:
+    # After a cancelled or failed query the connection may refuse a clean close, and the
+    # original error (or the cancellation) must win; terminating ends the session too.
+    try:
+        await conn.close(timeout=5)
+    except DATABASE_ERRORS:
+        conn.terminate()
+    except asyncio.CancelledError:
+        conn.terminate()
+        raise

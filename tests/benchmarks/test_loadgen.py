@@ -6,6 +6,7 @@ No timing is asserted: these are the mechanics of `make bench`, not its numbers.
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -13,8 +14,9 @@ from typing import Any
 import pytest
 
 from benchmarks.baselines import ECHO_METHOD, serve_echo
-from benchmarks.loadgen import Result, Workload, combined, measure, percentile
+from benchmarks.loadgen import measure
 from benchmarks.report import Line, Machine, ratio_text, render_results
+from benchmarks.workload import Result, Workload, combined, percentile
 from devstack.postgres import free_port
 
 REQUESTS = 120
@@ -54,6 +56,20 @@ async def test_a_bounded_run_sends_exactly_that_many_requests(echo_address: str)
     assert result.items == REQUESTS
     assert result.errors == 0
     assert 0 < result.p50_ms <= result.p99_ms
+
+
+async def test_an_open_loop_run_sends_exactly_that_many_requests(echo_address: str) -> None:
+    result = await measure(_workload(echo_address, rate=500.0, max_requests=40))
+    assert result.requests == 40
+    assert result.errors == 0
+
+
+async def test_a_run_reports_the_cpu_time_of_the_processes_it_was_given(
+    echo_address: str,
+) -> None:
+    result = await measure(_workload(echo_address, cpu_groups={"this test": [os.getpid()]}))
+    assert set(result.cpu_seconds) == {"this test", "load generator"}
+    assert result.cpu_calls == REQUESTS
 
 
 async def test_failed_requests_are_counted_by_status_code(echo_address: str) -> None:

@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from services.org.audit import canonical
 from shared import names
 from shared.errors import FieldViolation, InvalidArgument
 
@@ -274,25 +275,25 @@ def hash_of(
     prev_hash: str,
 ) -> str:
     """Hex SHA-256 of the RFC 8785 JSON of an entry's fields and the previous hash."""
-    document = {
-        "v": HASH_VERSION,
-        "id": entry_id,
-        "org_id": org_id,
-        "seq": seq,
-        "event_id": event.event_id,
-        "user_id": event.user_id,
-        "actor": event.actor,
-        "action": event.action,
-        "resource_type": event.resource_type,
-        "resource_id": event.resource_id,
-        "ip_address": event.ip_address,
-        "service": event.service,
-        "details": as_doubles(event.details),
-        "occurred_at": time_text(event.occurred_at),
-        "created_at": time_text(created_at),
-        "prev_hash": prev_hash,
-    }
-    return hashlib.sha256(rfc8785.dumps(document)).hexdigest()
+    document = canonical.entry_document(
+        version=HASH_VERSION,
+        entry_id=entry_id,
+        org_id=org_id,
+        seq=seq,
+        event_id=event.event_id,
+        user_id=event.user_id,
+        actor=event.actor,
+        action=event.action,
+        resource_type=event.resource_type,
+        resource_id=event.resource_id,
+        ip_address=event.ip_address,
+        service=event.service,
+        details=as_doubles(event.details),
+        occurred_at=time_text(event.occurred_at),
+        created_at=time_text(created_at),
+        prev_hash=prev_hash,
+    )
+    return hashlib.sha256(document).hexdigest()
 
 
 def extend_chain(
@@ -350,7 +351,10 @@ def as_doubles(value: Any) -> Any:
 
 def time_text(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC: one text per instant (PostgreSQL keeps µs)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(UTC)
+    if utc.year < 1000:  # strftime does not pad %Y to four digits; isoformat would
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 # --- checkpoints ----------------------------------------------------------------------

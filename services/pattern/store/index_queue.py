@@ -168,7 +168,8 @@ _INDEXER_LOCK = 0x5E45E1_0002
 
 
 async def try_lock_indexer(conn: Connection) -> bool:
-    """Takes the indexer's session lock if free."""
+    """Takes the indexer's session lock if free (on a dedicated connection, never a pooled
+    one: the pool releases connections without resetting their session)."""
     return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _INDEXER_LOCK))
 
 
