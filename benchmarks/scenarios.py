@@ -26,6 +26,8 @@ from benchmarks.bench import (
     baseline_schema,
     create_migration_request,
 )
+from benchmarks.checksum_mysql import checksum_mysql
+from benchmarks.checksum_runs import checksum_large
 from benchmarks.comparisons import checksum, search
 from benchmarks.loadgen import REPO, combined
 from benchmarks.report import Line, ratio_text
@@ -40,7 +42,17 @@ from shared.pagination import PageTokens
 # Requests per page of the alternating (drift-free) ListAuditLogs check.
 _ALTERNATIONS = 100
 
-SCENARIOS = ("reads", "writes", "ingest", "audit-pages", "checksum", "search", "multicore")
+SCENARIOS = (
+    "reads",
+    "writes",
+    "ingest",
+    "audit-pages",
+    "checksum",
+    "checksum-large",
+    "checksum-mysql",
+    "search",
+    "multicore",
+)
 
 
 # --- unary reads ----------------------------------------------------------------------
@@ -418,6 +430,8 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "ingest": audit_ingest,
     "audit-pages": audit_pages,
     "checksum": checksum,
+    "checksum-large": checksum_large,
+    "checksum-mysql": checksum_mysql,
     "search": search,
     "multicore": multicore,
 }
