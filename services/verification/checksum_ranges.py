@@ -74,6 +74,26 @@ class RangeHash:
     rows: int
     digest: str | None
 
+    @classmethod
+    def of_sums(cls, rows: int, low: object, high: object) -> RangeHash:
+        """From the two sums of `ROW_HASH_HALVES` over the range's rows (NULL when empty).
+
+        Both engines return the sums as exact decimals; their integer text is the digest, so
+        equal row sets give equal digests on either engine.
+        """
+        if low is None or high is None:
+            return cls(rows, None)
+        return cls(rows, f"{int(str(low))}:{int(str(high))}")
+
+
+# A range's hash is order-independent: the sums, over its rows, of two 60-bit numbers read
+# from each row's md5 (hex digits 1-15 and 16-30), plus the row count. Equal row sets hash
+# equal whatever order an engine reads them in, and summing is cheaper than concatenating
+# row hashes in key order and hashing that (one PostgreSQL core: 2.8 s instead of 5.4 s
+# for 2,000,000 rows, issue 14). A changed row changes a sum unless 120 bits of its md5
+# happen to stay the same. Leaves still fetch each row's full md5 and compare by key.
+ROW_HASH_HALVES = ((1, 15), (16, 15))
+
 
 def primary_key(columns: Sequence[Column]) -> list[Column]:
     """The primary key's columns in key order (empty when the table has none)."""
