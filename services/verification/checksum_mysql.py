@@ -1,9 +1,9 @@
 """The MySQL/MariaDB dialect of CHECKSUM and ROW_COUNT (a source compared with PostgreSQL).
 
 The same ranges and hashes as `checksum_postgres.py`, in MySQL's SQL: a range's hash is its
-row count and the two sums of `checksum_ranges.ROW_HASH_HALVES` over `MD5(row)` of the
-canonical text of `canonical_text.py` (`SUM(CONV(SUBSTR(…), 16, 10))`, order-free), and keys
-are ordered, cut and bounded by their binary value (text keys as UTF-8 bytes:
+row count and the sum of the 60-bit prefixes (`checksum_ranges.ROW_HASH_PREFIX`) of the rows'
+`MD5` over the canonical text of `canonical_text.py` (`SUM(CONV(SUBSTR(…), 16, 10))`, in no
+order), and keys are ordered, cut and bounded by their binary value (text keys as UTF-8 bytes:
 `CAST(k AS BINARY)`), because MySQL's default collations fold case and accents and ignore
 trailing spaces (PAD SPACE) while the target's "C" order does not. Rows are read in one
 consistent-snapshot, read-only transaction on the connection's database; its tables are named
@@ -22,7 +22,7 @@ from typing import Any
 
 from services.verification import canonical_text
 from services.verification.checksum_ranges import (
-    ROW_HASH_HALVES,
+    ROW_HASH_PREFIX,
     Column,
     Key,
     KeyRange,
@@ -185,20 +185,17 @@ class MySQLReader:
     async def hash_ranges(self, ranges: Sequence[KeyRange], per_query: int) -> list[RangeHash]:
         """Row count and hash of each range, in order, `per_query` ranges per round trip."""
         # SUM of an unsigned integer is an exact DECIMAL (CONV alone is text: SUM would be DOUBLE).
-        low, high = (
-            f"SUM(CAST(CONV(SUBSTR(h, {first}, {length}), 16, 10) AS UNSIGNED))"
-            for first, length in ROW_HASH_HALVES
-        )
+        total = f"SUM(CAST(CONV(SUBSTR(h, 1, {ROW_HASH_PREFIX}), 16, 10) AS UNSIGNED))"
         hashes: list[RangeHash] = []
         for start in range(0, len(ranges), per_query):
             selects = [
-                f"SELECT {index} AS i, COUNT(*) AS n, {low} AS low, {high} AS high"
+                f"SELECT {index} AS i, COUNT(*) AS n, {total} AS total"
                 f" FROM (SELECT {self._row_hash} AS h FROM {self._table}"
                 f" WHERE {self._where(key_range)}) AS r{index}"
                 for index, key_range in enumerate(ranges[start : start + per_query])
             ]
             rows = await fetch_all(self._connection, " UNION ALL ".join(selects) + " ORDER BY i")
-            hashes.extend(RangeHash.of_sums(int(n), a, b) for _, n, a, b in rows)
+            hashes.extend(RangeHash.of_sum(int(n), total) for _, n, total in rows)
         return hashes
 
     async def row_hashes(self, key_range: KeyRange) -> dict[Key, str]:

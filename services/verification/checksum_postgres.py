@@ -1,8 +1,8 @@
 """The PostgreSQL dialect of CHECKSUM and ROW_COUNT: lists, counts, samples and hashes ranges.
 
 `checksum.py` decides which ranges to hash, split or fetch; this module says how, in PostgreSQL:
-a range's hash is its row count and two sums of 60-bit parts of its rows' md5s (order does not
-matter: `checksum_ranges.ROW_HASH_HALVES`), many ranges per round trip, and the snapshot is
+a range's hash is its row count and the sum of its rows' md5s' 60-bit prefixes (order does
+not matter: `checksum_ranges.ROW_HASH_PREFIX`), many ranges per round trip, and the snapshot is
 read-only with fixed output settings. Between two PostgreSQL databases a
 row's text is `ROW(...)::text`; against a MySQL source it is the canonical text of
 `canonical_text.py`, keys in their binary order (`COLLATE "C"`).
@@ -20,7 +20,7 @@ import asyncpg
 
 from services.verification import canonical_text
 from services.verification.checksum_ranges import (
-    ROW_HASH_HALVES,
+    ROW_HASH_PREFIX,
     Column,
     Key,
     KeyRange,
@@ -236,21 +236,18 @@ async def hash_ranges(
     connection: asyncpg.Connection, plan: TablePlan, ranges: Sequence[KeyRange], per_query: int
 ) -> list[RangeHash]:
     """Row count and hash of each range, in order, `per_query` ranges per round trip."""
-    low, high = (
-        f"sum(('x' || substr(h, {first}, {length}))::bit({4 * length})::bigint)"
-        for first, length in ROW_HASH_HALVES
-    )
+    total = f"sum(('x' || substr(h, 1, {ROW_HASH_PREFIX}))::bit({4 * ROW_HASH_PREFIX})::bigint)"
     hashes: list[RangeHash] = []
     for start in range(0, len(ranges), per_query):
         params: list[str] = []
         selects = [
-            f"SELECT {index} AS i, count(*) AS n, {low} AS low, {high} AS high"
+            f"SELECT {index} AS i, count(*) AS n, {total} AS total"
             f" FROM (SELECT {plan.row_hash} AS h FROM {plan.table.sql}"
             f" WHERE {plan.where(key_range, params)}) AS r{index}"
             for index, key_range in enumerate(ranges[start : start + per_query])
         ]
         rows = await connection.fetch(" UNION ALL ".join(selects) + " ORDER BY i", *params)
-        hashes.extend(RangeHash.of_sums(row["n"], row["low"], row["high"]) for row in rows)
+        hashes.extend(RangeHash.of_sum(row["n"], row["total"]) for row in rows)
     return hashes
 
 

@@ -58,7 +58,7 @@ async def test_changed_missing_and_extra_rows_are_reported_by_key(source_and_tar
 
 
 async def test_a_changed_row_inside_a_large_range_is_found(source_and_target: Pair) -> None:
-    # One range of 100,000 rows: a one-cent change must still move its order-free sums.
+    # One range of 100,000 rows: a one-cent change must still move its order-free sum.
     source, target = source_and_target
     await run_on_both(source, target, ORDERS)
     await target.execute("UPDATE orders SET amount = amount + 0.01 WHERE id = 61803")
