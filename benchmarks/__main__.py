@@ -23,6 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
+from benchmarks import checksum_mysql
 from benchmarks.bench import Bench, Options
 from benchmarks.report import Machine, render_results, render_table
 from benchmarks.scenarios import RUNNERS, SCENARIOS
@@ -59,6 +60,7 @@ def parse_options(argv: Sequence[str]) -> tuple[Options, Run]:
         ("audit-page", int, "the deep page of ListAuditLogs"),
         ("checksum-rows", int, "rows of the CHECKSUM table"),
         ("checksum-changes", int, "rows changed/deleted/added in the target"),
+        ("checksum-large-rows", int, "rows of the CHECKSUM line at scale (checksum-large)"),
         ("reladiff-threads", int, "reladiff connections per database"),
         ("patterns", int, "patterns in the vector index"),
         ("large-patterns", int, "the large index of the pattern-scale lines (0: skip)"),
@@ -126,7 +128,7 @@ async def run(options: Options, settings: Run) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="sensei-bench-"))
     print(f"sensei bench: work directory {work_dir}", flush=True)
     print("starting PostgreSQL (embedded, durable=False) and the four services…", flush=True)
-    stack = await start_stack(work_dir)
+    stack = await start_stack(work_dir, allowed=checksum_mysql.destinations())
     try:
         conn = await asyncpg.connect(stack.database_url)
         try:
@@ -151,6 +153,7 @@ async def run(options: Options, settings: Run) -> int:
         "warmup": f"{options.warmup:g}s",
         "audit rows": f"{options.audit_rows:,}",
         "checksum rows": f"{options.checksum_rows:,}",
+        "checksum large rows": f"{options.checksum_large_rows:,}",
         "patterns": f"{options.patterns:,}",
         "total time": f"{time.perf_counter() - began:.0f}s",
     }

@@ -37,6 +37,7 @@ class Options:
     audit_page: int = 1000
     checksum_rows: int = 500_000
     checksum_changes: int = 12
+    checksum_large_rows: int = 2_000_000
     reladiff_threads: int = 1
     patterns: int = 5000
     # The large size of the pattern-scale lines (0: only `patterns`).

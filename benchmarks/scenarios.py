@@ -26,6 +26,8 @@ from benchmarks.bench import (
     baseline_schema,
     create_migration_request,
 )
+from benchmarks.checksum_mysql import checksum_mysql
+from benchmarks.checksum_runs import checksum_large
 from benchmarks.comparisons import checksum, search
 from benchmarks.pattern_scale import pattern_quality, pattern_scale
 from benchmarks.report import Line, ratio_text
@@ -45,6 +47,8 @@ SCENARIOS = (
     "ingest",
     "audit-pages",
     "checksum",
+    "checksum-large",
+    "checksum-mysql",
     "search",
     "multicore",
     "pattern-quality",
@@ -273,6 +277,8 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "ingest": audit_scenarios.audit_ingest,
     "audit-pages": audit_scenarios.audit_pages,
     "checksum": checksum,
+    "checksum-large": checksum_large,
+    "checksum-mysql": checksum_mysql,
     "search": search,
     "multicore": multicore,
     "pattern-quality": pattern_quality,

@@ -115,12 +115,17 @@ ORDERS_COLUMNS = ("customer_id", "amount", "status", "created_at", "note")
 
 
 async def create_checksum_databases(
-    admin: asyncpg.Connection, dsn_of: Callable[[str], str], rows: int, changes: int
+    admin: asyncpg.Connection,
+    dsn_of: Callable[[str], str],
+    rows: int,
+    changes: int,
+    prefix: str = "bench",
 ) -> tuple[str, str, set[str]]:
-    """Databases bench_src and bench_tgt with `public.orders` of `rows` rows, the target with
-    `changes` rows changed, deleted or added. Returns their URLs and the differing ids."""
-    await admin.execute("CREATE DATABASE bench_src")
-    source = await asyncpg.connect(dsn_of("bench_src"))
+    """Databases <prefix>_src and <prefix>_tgt with `public.orders` of `rows` rows, the target
+    with `changes` rows changed, deleted or added. Returns their URLs and the differing ids."""
+    source_name, target_name = f"{prefix}_src", f"{prefix}_tgt"
+    await admin.execute(f"CREATE DATABASE {source_name}")
+    source = await asyncpg.connect(dsn_of(source_name))
     try:
         await source.execute(
             "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id integer NOT NULL,"
@@ -138,13 +143,13 @@ async def create_checksum_databases(
         await settle(source, "orders")
     finally:
         await source.close()
-    await admin.execute("CREATE DATABASE bench_tgt TEMPLATE bench_src STRATEGY FILE_COPY")
+    await admin.execute(f"CREATE DATABASE {target_name} TEMPLATE {source_name} STRATEGY FILE_COPY")
     rng = random.Random(7)
     picked = rng.sample(range(1, rows + 1), changes)
     third = max(1, changes // 3)
     updated, deleted = picked[:third], picked[third : 2 * third]
     added = [rows + 1 + i for i in range(changes - 2 * third)]
-    target = await asyncpg.connect(dsn_of("bench_tgt"))
+    target = await asyncpg.connect(dsn_of(target_name))
     try:
         await target.execute(
             "UPDATE orders SET amount = amount + 0.01 WHERE id = ANY($1::bigint[])", updated
@@ -159,7 +164,7 @@ async def create_checksum_databases(
     finally:
         await target.close()
     differing = {str(key) for key in (*updated, *deleted, *added)}
-    return dsn_of("bench_src"), dsn_of("bench_tgt"), differing
+    return dsn_of(source_name), dsn_of(target_name), differing
 
 
 def random_vectors(count: int, dimension: int, seed: int) -> list[list[float]]:

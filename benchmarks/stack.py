@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,8 +192,11 @@ async def _bootstrap(database_url: str) -> tuple[str, str, str]:
     return result.org_id, result.owner_api_key, result.service_api_key
 
 
-async def start_stack(work_dir: Path) -> Stack:
-    """PostgreSQL (durable=False) in `work_dir`, bootstrapped, with all four services up."""
+async def start_stack(work_dir: Path, allowed: Sequence[str] = ()) -> Stack:
+    """PostgreSQL (durable=False) in `work_dir`, bootstrapped, with all four services up.
+
+    The services allow the samples server as a destination, and the `allowed` ones (the
+    MariaDB of `checksum-mysql`)."""
     postgres = EmbeddedPostgres(work_dir / "pgdata", durable=False)
     samples = EmbeddedPostgres(work_dir / "samples-pgdata", durable=False)
     postgres.start()
@@ -214,7 +218,7 @@ async def start_stack(work_dir: Path) -> Stack:
             "SENSEI_ORG_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "SENSEI_VERIFICATION_KEYS_DIR": str(work_dir / "verification-keys"),
             "SENSEI_GRACE_SECONDS": "2",
-            "SENSEI_ALLOWED_DESTINATIONS": f"127.0.0.1:{samples.port}",
+            "SENSEI_ALLOWED_DESTINATIONS": ",".join([f"127.0.0.1:{samples.port}", *allowed]),
         }
         addresses = {}
         for name in SERVICES:

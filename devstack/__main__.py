@@ -10,7 +10,8 @@ Once the services serve, the starter pattern catalog is loaded (idempotently:
 `devstack/catalog.py`). Data lives under `.sensei/` (kept across restarts). Prints the
 addresses, a bootstrap access token and grpcurl examples, writes `.sensei/dev.env` (with
 `SENSEI_SAMPLE_DATABASE_URL`, a superuser URL of the sample server, and
-`SENSEI_SAMPLE_SOURCE_URL` / `SENSEI_SAMPLE_TARGET_URL`), and on Ctrl-C stops the services
+`SENSEI_SAMPLE_SOURCE_URL` / `SENSEI_SAMPLE_TARGET_URL`, and `SENSEI_SAMPLE_MYSQL_URL` when a
+MariaDB/MySQL server is reachable: devstack/mysql_sample.py), and on Ctrl-C stops the services
 (gracefully) and both servers.
 
 `SENSEI_DEV_TLS=1` (`make run TLS=1`): a throwaway CA and certificates under `.sensei/tls/`
@@ -33,6 +34,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack.catalog import seed_patterns
+from devstack.mysql_sample import allowing, sample_mysql_env
 from devstack.postgres import EmbeddedPostgres
 from devstack.tls import write_dev_tls
 from sensei.org.v1 import auth_pb2, auth_pb2_grpc
@@ -187,9 +189,10 @@ async def run() -> None:
     try:
         sample_server.start()
         samples = await _prepare_samples(sample_server)
+        samples.update(await sample_mysql_env(os.environ))
         database_url = await _prepare_database(server)
         identity = await _bootstrap(database_url)
-        env = {**os.environ, **_secrets()}
+        env = allowing({**os.environ, **_secrets()}, samples.get("SENSEI_SAMPLE_MYSQL_URL"))
         env.setdefault("SENSEI_VERIFICATION_KEYS_DIR", str(STATE / "verification-keys"))
         # Dev: loopback destinations are allowed, except the platform's own server.
         env.setdefault("SENSEI_ENV", "dev")
@@ -279,6 +282,11 @@ def _print_banner(
         f"  postgres      {database_url}  (the platform's own: not a migration destination)",
         f"  samples       {samples['SENSEI_SAMPLE_SOURCE_URL']}",
         f"                {samples['SENSEI_SAMPLE_TARGET_URL']}",
+        *(
+            [f"  mysql sample  {samples['SENSEI_SAMPLE_MYSQL_URL']}"]
+            if "SENSEI_SAMPLE_MYSQL_URL" in samples
+            else []
+        ),
         "",
         f"Organization: organizations/{org}",
         f"Owner API key (shown once; also in .sensei/dev.env): {identity['SENSEI_API_KEY']}",

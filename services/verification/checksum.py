@@ -2,7 +2,8 @@
 
 For each table the primary-key space is cut into ranges of about `range_rows` rows (boundaries
 sampled from the source in one index-ordered pass). Each range is hashed inside the database —
-md5 of the md5s of its rows' text, ordered by key — on both sides at once, many ranges per round
+its row count and the sum of its rows' md5s' 60-bit prefixes, so equal row sets hash equal in
+any order (`checksum_ranges.ROW_HASH_PREFIX`) — on both sides at once, many ranges per round
 trip. A range whose count or hash differs is split again (boundaries sampled from the side with
 more rows) until it is small enough to fetch (key, row md5) pairs and diff them, which yields the
 keys missing in the target, extra in the target and changed. Only hashes and differing ranges'

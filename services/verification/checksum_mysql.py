@@ -1,8 +1,9 @@
 """The MySQL/MariaDB dialect of CHECKSUM and ROW_COUNT (a source compared with PostgreSQL).
 
-The same ranges and hashes as `checksum_postgres.py`, in MySQL's SQL: a range's hash is
-`MD5(GROUP_CONCAT(MD5(row) ORDER BY key))` over the canonical text of `canonical_text.py`,
-and keys are ordered, cut and bounded by their binary value (text keys as UTF-8 bytes:
+The same ranges and hashes as `checksum_postgres.py`, in MySQL's SQL: a range's hash is its
+row count and the sum of the 60-bit prefixes (`checksum_ranges.ROW_HASH_PREFIX`) of the rows'
+`MD5` over the canonical text of `canonical_text.py` (`SUM(CONV(SUBSTR(…), 16, 10))`, in no
+order), and keys are ordered, cut and bounded by their binary value (text keys as UTF-8 bytes:
 `CAST(k AS BINARY)`), because MySQL's default collations fold case and accents and ignore
 trailing spaces (PAD SPACE) while the target's "C" order does not. Rows are read in one
 consistent-snapshot, read-only transaction on the connection's database; its tables are named
@@ -20,11 +21,19 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from services.verification import canonical_text
-from services.verification.checksum_ranges import Column, Key, KeyRange, RangeHash, TableName
+from services.verification.checksum_ranges import (
+    ROW_HASH_PREFIX,
+    Column,
+    Key,
+    KeyRange,
+    RangeHash,
+    TableName,
+)
 from services.verification.dialects import MYSQL, TableShape
 from shared.mysql import execute, fetch_all, quote_mysql_identifier
 
-# Session settings of a checking connection: room for a range's concatenated row hashes.
+# Session settings of a checking connection: room for a table's concatenated row hashes
+# (`multiset_hash`, tables without a primary key).
 SESSION = (
     "SET SESSION TRANSACTION READ ONLY",
     "SET SESSION group_concat_max_len = 1073741824",
@@ -175,16 +184,18 @@ class MySQLReader:
 
     async def hash_ranges(self, ranges: Sequence[KeyRange], per_query: int) -> list[RangeHash]:
         """Row count and hash of each range, in order, `per_query` ranges per round trip."""
+        # SUM of an unsigned integer is an exact DECIMAL (CONV alone is text: SUM would be DOUBLE).
+        total = f"SUM(CAST(CONV(SUBSTR(h, 1, {ROW_HASH_PREFIX}), 16, 10) AS UNSIGNED))"
         hashes: list[RangeHash] = []
         for start in range(0, len(ranges), per_query):
             selects = [
-                f"SELECT {index} AS i, COUNT(*) AS n, MD5(GROUP_CONCAT({self._row_hash}"
-                f" ORDER BY {self._order_by} SEPARATOR '')) AS h"
-                f" FROM {self._table} WHERE {self._where(key_range)}"
+                f"SELECT {index} AS i, COUNT(*) AS n, {total} AS total"
+                f" FROM (SELECT {self._row_hash} AS h FROM {self._table}"
+                f" WHERE {self._where(key_range)}) AS r{index}"
                 for index, key_range in enumerate(ranges[start : start + per_query])
             ]
             rows = await fetch_all(self._connection, " UNION ALL ".join(selects) + " ORDER BY i")
-            hashes.extend(RangeHash(int(n), None if h is None else str(h)) for _, n, h in rows)
+            hashes.extend(RangeHash.of_sum(int(n), total) for _, n, total in rows)
         return hashes
 
     async def row_hashes(self, key_range: KeyRange) -> dict[Key, str]:

@@ -1,8 +1,9 @@
 """The PostgreSQL dialect of CHECKSUM and ROW_COUNT: lists, counts, samples and hashes ranges.
 
 `checksum.py` decides which ranges to hash, split or fetch; this module says how, in PostgreSQL:
-a range's hash is md5 of the md5s of its rows' text, ordered by key, many ranges per round trip,
-and the snapshot is read-only with fixed output settings. Between two PostgreSQL databases a
+a range's hash is its row count and the sum of its rows' md5s' 60-bit prefixes (order does
+not matter: `checksum_ranges.ROW_HASH_PREFIX`), many ranges per round trip, and the snapshot is
+read-only with fixed output settings. Between two PostgreSQL databases a
 row's text is `ROW(...)::text`; against a MySQL source it is the canonical text of
 `canonical_text.py`, keys in their binary order (`COLLATE "C"`).
 """
@@ -19,6 +20,7 @@ import asyncpg
 
 from services.verification import canonical_text
 from services.verification.checksum_ranges import (
+    ROW_HASH_PREFIX,
     Column,
     Key,
     KeyRange,
@@ -234,17 +236,18 @@ async def hash_ranges(
     connection: asyncpg.Connection, plan: TablePlan, ranges: Sequence[KeyRange], per_query: int
 ) -> list[RangeHash]:
     """Row count and hash of each range, in order, `per_query` ranges per round trip."""
+    total = f"sum(('x' || substr(h, 1, {ROW_HASH_PREFIX}))::bit({4 * ROW_HASH_PREFIX})::bigint)"
     hashes: list[RangeHash] = []
     for start in range(0, len(ranges), per_query):
         params: list[str] = []
         selects = [
-            f"SELECT {index} AS i, count(*) AS n,"
-            f" md5(string_agg({plan.row_hash}, '' ORDER BY {plan.order_by})) AS h"
-            f" FROM {plan.table.sql} WHERE {plan.where(key_range, params)}"
+            f"SELECT {index} AS i, count(*) AS n, {total} AS total"
+            f" FROM (SELECT {plan.row_hash} AS h FROM {plan.table.sql}"
+            f" WHERE {plan.where(key_range, params)}) AS r{index}"
             for index, key_range in enumerate(ranges[start : start + per_query])
         ]
         rows = await connection.fetch(" UNION ALL ".join(selects) + " ORDER BY i", *params)
-        hashes.extend(RangeHash(row["n"], row["h"]) for row in rows)
+        hashes.extend(RangeHash.of_sum(row["n"], row["total"]) for row in rows)
     return hashes
 
 

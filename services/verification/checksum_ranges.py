@@ -74,6 +74,26 @@ class RangeHash:
     rows: int
     digest: str | None
 
+    @classmethod
+    def of_sum(cls, rows: int, total: object) -> RangeHash:
+        """From the sum of `ROW_HASH_PREFIX` over the range's rows (NULL when empty).
+
+        Both engines return the sum as an exact decimal; its integer text is the digest, so
+        equal row sets give equal digests on either engine.
+        """
+        return cls(rows, None if total is None else str(int(str(total))))
+
+
+# A range's hash is order-independent: the row count and the sum, over its rows, of the
+# 60-bit number the first 15 hex digits of each row's md5 spell. Equal row sets hash equal
+# whatever order an engine reads them in, and a sum is cheaper than hashing key-ordered
+# concatenations of row hashes (one PostgreSQL core, 2,000,000 rows: 2.8 s instead of 5.4 s,
+# issue 14). A changed row goes unnoticed only if its new md5 has the same 60-bit prefix
+# (odds 2^-60); this guards against accidents, not against someone crafting rows to cancel
+# out (nor did md5 chains). Leaves still fetch each row's full md5 and compare by key.
+# (A second 60-bit part doubled the cost of a range on PostgreSQL: text to bit casts.)
+ROW_HASH_PREFIX = 15
+
 
 def primary_key(columns: Sequence[Column]) -> list[Column]:
     """The primary key's columns in key order (empty when the table has none)."""

@@ -6,6 +6,10 @@ this venv's grpcurl, and two identical databases on the sample server as the dev
 sample source and target (`SENSEI_SAMPLE_SOURCE_URL` / `_TARGET_URL`). Where the
 machine has no `jq`, a stand-in that understands the `jq -r .a.b` filters the README uses
 goes first on PATH.
+
+The MySQL → PostgreSQL variant (`…-mysql:start -->`) runs when MariaDB is reachable
+(tests/mysql_server.py), with the dev stack's own sample MySQL database
+(devstack/mysql_sample.py) on a fresh database and the dev stack's shop on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from pathlib import Path
 
 import asyncpg
 
+from devstack.__main__ import SAMPLE_ROWS, SAMPLE_SHOP
+from devstack.mysql_sample import SampleServer, prepare_sample_mysql
 from tests.harness import Suite
+from tests.mysql_server import MySQLServer
 
 REPO = Path(__file__).resolve().parents[2]
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 START = "<!-- grpcurl-walkthrough:start -->"
 END = "<!-- grpcurl-walkthrough:end -->"
+MYSQL_START = "<!-- grpcurl-walkthrough-mysql:start -->"
+MYSQL_END = "<!-- grpcurl-walkthrough-mysql:end -->"
 DEV_ENV_LINE = "source .sensei/dev.env"
 SCRIPT_SECONDS = 120.0
 
@@ -46,11 +55,11 @@ INSERT INTO products SELECT i, 'sku-' || i, i * 0.5 FROM generate_series(1, 50) 
 """
 
 
-def walkthrough() -> str:
-    """The shell commands of the README's grpcurl walk-through."""
+def walkthrough(start: str = START, end: str = END) -> str:
+    """The shell commands of one of the README's grpcurl walk-throughs."""
     text = (REPO / "README.md").read_text()
-    assert START in text and END in text, "README.md lost its grpcurl walk-through markers"
-    block = text.split(START, 1)[1].split(END, 1)[0]
+    assert start in text and end in text, "README.md lost its grpcurl walk-through markers"
+    block = text.split(start, 1)[1].split(end, 1)[0]
     return block.split("```sh\n", 1)[1].rsplit("```", 1)[0]
 
 
@@ -85,10 +94,10 @@ async def _database(make_sample_database: Callable[[], Awaitable[str]]) -> str:
     return dsn
 
 
-async def test_the_readme_grpcurl_walkthrough_runs_as_written(
-    suite: Suite, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
-) -> None:
-    await suite.start("migration", "verification")
+async def run_walkthrough(
+    script: str, suite: Suite, samples: dict[str, str], tmp_path: Path
+) -> tuple[int | None, str, str]:
+    """Runs `script` in bash from `tmp_path` with the dev stack's environment; rc, out, err."""
     path = os.environ.get("PATH", "")
     if shutil.which("jq") is None:
         stand_ins = tmp_path / "bin"
@@ -104,14 +113,13 @@ async def test_the_readme_grpcurl_walkthrough_runs_as_written(
         "SENSEI_ORG_ID": suite.org_id,
         "SENSEI_API_KEY": suite.owner_api_key,
         "SENSEI_DATABASE_URL": suite.database_url,
-        "SENSEI_SAMPLE_SOURCE_URL": await _database(make_sample_database),
-        "SENSEI_SAMPLE_TARGET_URL": await _database(make_sample_database),
+        **samples,
     }
     (tmp_path / ".sensei").mkdir()  # `make run` made it, with dev.env
     process = await asyncio.create_subprocess_exec(
         "bash",
         "-c",
-        runnable(walkthrough()),
+        runnable(script),
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -123,9 +131,20 @@ async def test_the_readme_grpcurl_walkthrough_runs_as_written(
         if process.returncode is None:
             process.kill()
             await process.wait()
-    out, err = out_bytes.decode(), err_bytes.decode()
+    return process.returncode, out_bytes.decode(), err_bytes.decode()
 
-    assert process.returncode == 0, f"{err}\n--- stdout ---\n{out}"
+
+async def test_the_readme_grpcurl_walkthrough_runs_as_written(
+    suite: Suite, make_sample_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    await suite.start("migration", "verification")
+    samples = {
+        "SENSEI_SAMPLE_SOURCE_URL": await _database(make_sample_database),
+        "SENSEI_SAMPLE_TARGET_URL": await _database(make_sample_database),
+    }
+    returncode, out, err = await run_walkthrough(walkthrough(), suite, samples, tmp_path)
+
+    assert returncode == 0, f"{err}\n--- stdout ---\n{out}"
     assert "sensei.migration.v1.MigrationService" in out.splitlines()
     assert "rpc CreateMigration ( .sensei.migration.v1.CreateMigrationRequest )" in out
     assert "message Migration {" in out
@@ -147,3 +166,38 @@ async def test_the_readme_grpcurl_walkthrough_runs_as_written(
     assert events[0]["event_type"] == "MIGRATION_EVENT_TYPE_SNAPSHOT"  # type: ignore[index]
     assert events[-1]["event_type"] == "MIGRATION_EVENT_TYPE_STATUS_CHANGED"  # type: ignore[index]
     assert events[-1]["migration"]["status"] == "MIGRATION_STATUS_COMPLETED"  # type: ignore[index]
+
+
+async def test_the_readme_mysql_walkthrough_runs_as_written(
+    suite: Suite,
+    mysql_server: MySQLServer,
+    make_mysql_database: Callable[[], Awaitable[str]],
+    make_sample_database: Callable[[], Awaitable[str]],
+    tmp_path: Path,
+) -> None:
+    await suite.start("migration", "verification")
+    mysql = SampleServer.from_url(mysql_server.url(await make_mysql_database()))
+    assert await prepare_sample_mysql(mysql)
+    shop = await make_sample_database()
+    conn = await asyncpg.connect(shop)
+    try:
+        await conn.execute(SAMPLE_SHOP + SAMPLE_ROWS)
+    finally:
+        await conn.close()
+    samples = {"SENSEI_SAMPLE_MYSQL_URL": mysql.url, "SENSEI_SAMPLE_SOURCE_URL": shop}
+    script = walkthrough(MYSQL_START, MYSQL_END)
+    returncode, out, err = await run_walkthrough(script, suite, samples, tmp_path)
+
+    assert returncode == 0, f"{err}\n--- stdout ---\n{out}"
+    documents = [d for d in json_documents(out) if isinstance(d, dict)]
+    last_status: dict[str, tuple[str, str]] = {}
+    for document in documents:
+        if "verification" in document:
+            verification = document["verification"]
+            last_status[verification["name"]] = (verification["type"], verification["status"])
+    assert sorted(last_status.values()) == [
+        ("VERIFICATION_TYPE_CHECKSUM", "VERIFICATION_STATUS_PASSED"),
+        ("VERIFICATION_TYPE_ROW_COUNT", "VERIFICATION_STATUS_PASSED"),
+        ("VERIFICATION_TYPE_SCHEMA_PARITY", "VERIFICATION_STATUS_PASSED"),
+    ], out
+    assert documents[-1] == {"source": "mysql", "target": "postgresql"}

@@ -57,6 +57,39 @@ async def test_changed_missing_and_extra_rows_are_reported_by_key(source_and_tar
     assert not table.truncated
 
 
+async def test_a_changed_row_inside_a_large_range_is_found(source_and_target: Pair) -> None:
+    # One range of 100,000 rows: a one-cent change must still move its order-free sum.
+    source, target = source_and_target
+    await run_on_both(source, target, ORDERS)
+    await target.execute("UPDATE orders SET amount = amount + 0.01 WHERE id = 61803")
+    options = ChecksumOptions(range_rows=100_000)
+    table = (await compare_checksums(source, target, options=options)).tables[0]
+    assert (table.ranges, table.mismatched_ranges) == (1, 1)
+    assert table.changed == (("61803",),)
+    assert (table.missing, table.extra) == ((), ())
+
+
+async def test_values_swapped_between_two_rows_are_two_changes(source_and_target: Pair) -> None:
+    # The same multiset of values, on other keys: each row's hash covers its key.
+    source, target = source_and_target
+    await run_on_both(source, target, ORDERS)
+    await target.execute(
+        "UPDATE orders SET note = CASE id WHEN 500 THEN (SELECT note FROM orders WHERE id = 501)"
+        " ELSE (SELECT note FROM orders WHERE id = 500) END WHERE id IN (500, 501)"
+    )
+    table = (await compare_checksums(source, target)).tables[0]
+    assert table.changed == (("500",), ("501",))
+
+
+async def test_rows_stored_in_another_order_match(source_and_target: Pair) -> None:
+    source, target = source_and_target
+    await run_on_both(source, target, "CREATE TABLE t (id int PRIMARY KEY, v text)")
+    await source.execute("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i")
+    await target.execute("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(5000, 1, -1) i")
+    table = (await compare_checksums(source, target)).tables[0]
+    assert table.status is TableStatus.MATCH
+
+
 async def test_a_null_turned_empty_string_is_a_change(source_and_target: Pair) -> None:
     source, target = source_and_target
     await run_on_both(
