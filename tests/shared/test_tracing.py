@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sensei.migration.v1 import migration_pb2, migration_pb2_grpc
+from sensei.verification.v1 import verification_pb2
 from services.verification import store as verification_store
 from services.verification.domain import NewVerification, VerificationType, new_id
 from shared import client, outbox, tracing
@@ -26,6 +27,7 @@ from shared.db import create_pool
 from shared.logs import JsonFormatter
 from shared.relay import OutboxEvent, OutboxRelay
 from tests.harness import Suite
+from tests.verification.conftest import start_stack
 
 ORG = "6f1c1e52-7a0e-4c4e-9a10-0000000000aa"
 
@@ -188,3 +190,32 @@ def test_tracing_stays_off_without_an_otlp_endpoint() -> None:
     assert tracing.server_interceptors() == []
     assert tracing.client_interceptors() == []
     assert tracing.current_traceparent() is None
+
+
+async def test_a_workers_job_span_links_to_the_create_verification_call(
+    suite: Suite,
+    make_sample_database: Callable[[], Awaitable[str]],
+    spans: InMemorySpanExporter,
+) -> None:
+    stack = await start_stack(suite, make_sample_database)
+    created = await stack.create(verification_pb2.VERIFICATION_TYPE_ROW_COUNT)
+    finished = await stack.finished(created.name)
+    assert finished.status == verification_pb2.VERIFICATION_STATUS_PASSED
+
+    done = spans.get_finished_spans()
+    [create] = [
+        span
+        for span in done
+        if span.kind == trace.SpanKind.SERVER
+        and (span.attributes or {}).get("rpc.method") == "CreateVerification"
+    ]
+    jobs = [
+        span
+        for span in done
+        if span.name == "verification job"
+        and (span.attributes or {}).get("sensei.verification.id") == created.id
+    ]
+    assert jobs  # the real worker ran it inside its job span
+    for job in jobs:
+        assert job.context.trace_id != create.context.trace_id  # its own trace
+        assert [link.context.span_id for link in job.links] == [create.context.span_id]
