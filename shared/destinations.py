@@ -37,8 +37,9 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import asyncpg
@@ -71,6 +72,12 @@ ENV_SETTING = "SENSEI_ENV"
 # What one connection attempt can fail with besides those handled first (ValueError: a
 # setting the driver refuses).
 _CONNECT_ERRORS: tuple[type[BaseException], ...] = (*DATABASE_ERRORS, ValueError)
+_FINAL_LOGIN_ERRORS = (
+    asyncpg.InvalidAuthorizationSpecificationError,
+    ConnectionRefusedError,
+    TimeoutError,
+)
+T = TypeVar("T")
 _PLATFORM_URL = re.compile(r"^SENSEI_(?:(?:ORG|MIGRATION|VERIFICATION|PATTERN)_)?DATABASE_URL$")
 
 
@@ -277,10 +284,65 @@ class DestinationPolicy:
         timeout: float,  # noqa: ASYNC109  # asyncpg's own connect timeout, per attempt
         server_settings: Mapping[str, str] | None = None,
     ) -> asyncpg.Connection:
-        """A connection to `destination`, made to an address this policy checked.
+        """An asyncpg connection to `destination`, made to an address this policy checked.
 
         DestinationNotAllowed or DestinationUnreachable (nothing of the server's answer: the
         details are logged here).
+        """
+
+        async def login(
+            address: str,
+            context: ssl.SSLContext | bool,
+            seconds: float,
+        ) -> asyncpg.Connection:
+            connection: asyncpg.Connection = await asyncpg.connect(
+                host=address,
+                port=destination.port,
+                user=destination.user,
+                # Never None: asyncpg would fall back to PGPASSWORD and ~/.pgpass, the
+                # service's own secrets.
+                password=destination.password or "",
+                passfile=os.devnull,
+                database=destination.database,
+                ssl=context,
+                direct_tls=False,
+                target_session_attrs=SessionAttribute.any,
+                timeout=seconds,
+                server_settings=dict(server_settings or {}),
+            )
+            return connection
+
+        return await self.connect_with(
+            destination,
+            login,
+            timeout=timeout,
+            errors=_CONNECT_ERRORS,
+            # A login refused, or nothing answering: plain text will not do better.
+            final=lambda exc: isinstance(
+                exc,
+                (
+                    asyncpg.InvalidAuthorizationSpecificationError,
+                    ConnectionRefusedError,
+                    TimeoutError,
+                ),
+            ),
+        )
+
+    async def connect_with(
+        self,
+        destination: Destination,
+        login: Callable[[str, ssl.SSLContext | bool, float], Awaitable[T]],
+        *,
+        timeout: float,  # noqa: ASYNC109  # the driver's own connect timeout, per attempt
+        errors: tuple[type[BaseException], ...],
+        final: Callable[[BaseException], bool],
+    ) -> T:
+        """`login(address, tls, timeout)` to a checked address of `destination`, trying each
+        address and each TLS setting in turn; any engine's driver connects through this.
+
+        An error in `errors` moves on to the next TLS setting, or to the next address when
+        `final(error)` says plain text will not do better. DestinationNotAllowed, or
+        DestinationUnreachable with one generic message (the details are logged here).
         """
         try:
             addresses = await self.addresses(destination)
@@ -296,40 +358,15 @@ class DestinationPolicy:
         for address in addresses:
             for context in self._ssl_attempts(destination):
                 try:
-                    connection: asyncpg.Connection = await asyncpg.connect(
-                        host=str(address),
-                        port=destination.port,
-                        user=destination.user,
-                        # Never None: asyncpg would fall back to PGPASSWORD and ~/.pgpass,
-                        # the service's own secrets.
-                        password=destination.password or "",
-                        passfile=os.devnull,
-                        database=destination.database,
-                        ssl=context,
-                        direct_tls=False,
-                        target_session_attrs=SessionAttribute.any,
-                        timeout=timeout,
-                        server_settings=dict(server_settings or {}),
-                    )
-                    return connection
-                except (
-                    asyncpg.InvalidAuthorizationSpecificationError,
-                    ConnectionRefusedError,
-                    TimeoutError,
-                ) as exc:
-                    # A login refused, or nothing answering: plain text will not do better.
+                    return await login(str(address), context, timeout)
+                except errors as exc:
                     failures.append(f"{address}: {type(exc).__name__}: {exc}")
-                    break
-                except _CONNECT_ERRORS as exc:
-                    failures.append(f"{address}: {type(exc).__name__}: {exc}")
+                    if final(exc):
+                        break
         log.warning(
             "cannot connect to destination %s: %s", destination.describe(), "; ".join(failures)
         )
         raise DestinationUnreachable("the database cannot be reached")
-
-    def ssl_attempts(self, destination: Destination) -> list[ssl.SSLContext | bool]:
-        """The TLS settings `connect` tries in turn; other engines' drivers use the same."""
-        return self._ssl_attempts(destination)
 
     def _ssl_attempts(self, destination: Destination) -> list[ssl.SSLContext | bool]:
         """TLS settings to try in turn (prefer/allow: TLS, then plain if the server refuses)."""

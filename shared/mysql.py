@@ -18,7 +18,7 @@ import asyncmy
 from asyncmy.errors import MySQLError
 
 from shared.connection_configs import Destination
-from shared.destinations import DestinationNotAllowed, DestinationPolicy, DestinationUnreachable
+from shared.destinations import DestinationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +45,21 @@ async def connect_mysql(
     `session` statements run right after the login (read-only session, statement timeout).
     DestinationNotAllowed or DestinationUnreachable as `DestinationPolicy.connect`.
     """
-    try:
-        addresses = await policy.addresses(destination)
-    except DestinationNotAllowed as exc:
-        log.warning("destination %s refused by policy: %s", destination.describe(), exc)
-        raise
-    except DestinationUnreachable as exc:
-        log.warning("destination %s unreachable: %s", destination.describe(), exc)
-        raise DestinationUnreachable("the database cannot be reached") from None
-    if destination.connect_timeout is not None:
-        timeout = min(timeout, destination.connect_timeout)
-    failures: list[str] = []
-    for address in addresses:
-        for context in policy.ssl_attempts(destination):
-            try:
-                return await _login(str(address), destination, context, timeout, session)
-            except MySQLError as exc:
-                failures.append(f"{address}: {type(exc).__name__}: {exc}")
-                if exc.args and exc.args[0] in _ACCESS_DENIED:
-                    break
-            except (ConnectionRefusedError, TimeoutError) as exc:
-                failures.append(f"{address}: {type(exc).__name__}: {exc}")
-                break
-            except (OSError, ValueError, ssl.SSLError) as exc:
-                failures.append(f"{address}: {type(exc).__name__}: {exc}")
-    log.warning("cannot connect to destination %s: %s", destination.describe(), "; ".join(failures))
-    raise DestinationUnreachable("the database cannot be reached")
+
+    async def login(address: str, context: ssl.SSLContext | bool, seconds: float) -> Any:
+        return await _login(address, destination, context, seconds, session)
+
+    return await policy.connect_with(
+        destination,
+        login,
+        timeout=timeout,
+        errors=(MySQLError, OSError, ValueError, ssl.SSLError),
+        # A login refused, or nothing answering: plain text will not do better.
+        final=lambda exc: (
+            isinstance(exc, (ConnectionRefusedError, TimeoutError))
+            or (isinstance(exc, MySQLError) and bool(exc.args) and exc.args[0] in _ACCESS_DENIED)
+        ),
+    )
 
 
 async def _login(
