@@ -28,6 +28,7 @@ SESSION_STATE = {
         {
             "services/org/__main__.py",  # `bootstrap`: its own connection
             "services/migration/capture_mysql.py",  # callers' MySQL servers, own connections
+            "services/verification/checksum_mysql.py",  # the same, for CHECKSUM
             "shared/mysql.py",
         },
     ),
